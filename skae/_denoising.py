@@ -1,0 +1,159 @@
+"""The denoising autoencoder (Vincent et al., 2008)."""
+
+from numbers import Real
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from sklearn.utils._param_validation import Interval, StrOptions
+
+from . import _docs
+from ._base import BaseAutoencoder
+from ._noise import NOISES, NoiseReference
+
+
+@_docs.fill
+class DenoisingAutoencoderTransformer(BaseAutoencoder):
+    """Autoencoder trained to reconstruct clean input from corrupted input.
+
+    During training every batch is corrupted afresh before it enters the
+    encoder, while the loss compares the reconstruction with the clean
+    batch. This forces the code to capture structure rather than copy the
+    input, and gives a model that removes noise of the same kind.
+    ``transform``, ``inverse_transform`` and ``score`` see clean input and are
+    deterministic.
+
+    Parameters
+    ----------
+    %(parameters)s
+
+    noise : {"gaussian", "masking", "salt_and_pepper"}, default="gaussian"
+        Kind of corruption, in the input's own units:
+
+        - "gaussian": add N(0, noise_level**2) to every entry;
+        - "masking": set a fraction ``noise_level`` of the entries to 0;
+        - "salt_and_pepper": set a fraction ``noise_level`` of the entries to
+          their feature's training minimum or maximum, with even odds.
+
+    noise_level : float, default=0.1
+        Standard deviation of the Gaussian noise, or the fraction of entries
+        corrupted (between 0 and 1) for "masking" and "salt_and_pepper".
+
+    Attributes
+    ----------
+    %(attributes)s
+
+    data_min_ : ndarray of shape (n_features_in_,)
+        Per-feature minimum of the training data (used by "salt_and_pepper").
+
+    data_max_ : ndarray of shape (n_features_in_,)
+        Per-feature maximum of the training data.
+
+    See Also
+    --------
+    AutoencoderTransformer : The same network trained on clean input.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.datasets import load_digits
+    >>> from skae import DenoisingAutoencoderTransformer
+    >>> X, _ = load_digits(return_X_y=True)
+    >>> dae = DenoisingAutoencoderTransformer(
+    ...     n_components=16, noise="masking", noise_level=0.3,
+    ...     max_iter=20, random_state=0,
+    ... ).fit(X)
+    >>> rng = np.random.default_rng(0)
+    >>> X_noisy = np.where(rng.random(X.shape) < 0.3, 0.0, X)
+    >>> X_denoised = dae.inverse_transform(dae.transform(X_noisy))
+    >>> bool(((X_denoised - X) ** 2).mean() < ((X_noisy - X) ** 2).mean())
+    True
+    """
+
+    _parameter_constraints: dict = {
+        **BaseAutoencoder._parameter_constraints,
+        "noise": [StrOptions(set(NOISES))],
+        "noise_level": [Interval(Real, 0, None, closed="left")],
+    }
+
+    _extra_statistics = ("data_min_", "data_max_")
+
+    def __init__(
+        self,
+        n_components=2,
+        *,
+        hidden_layer_sizes=(256, 128),
+        activation="relu",
+        alpha=0.0,
+        batch_size="auto",
+        learning_rate_init=1e-3,
+        max_iter=200,
+        tol=1e-4,
+        n_iter_no_change=10,
+        early_stopping=False,
+        validation_fraction=0.1,
+        random_state=None,
+        verbose=0,
+        warm_start=False,
+        device="cpu",
+        noise="gaussian",
+        noise_level=0.1,
+    ):
+        super().__init__(
+            n_components,
+            hidden_layer_sizes=hidden_layer_sizes,
+            activation=activation,
+            alpha=alpha,
+            batch_size=batch_size,
+            learning_rate_init=learning_rate_init,
+            max_iter=max_iter,
+            tol=tol,
+            n_iter_no_change=n_iter_no_change,
+            early_stopping=early_stopping,
+            validation_fraction=validation_fraction,
+            random_state=random_state,
+            verbose=verbose,
+            warm_start=warm_start,
+            device=device,
+        )
+        self.noise = noise
+        self.noise_level = noise_level
+
+    def _check_params(self, n_features):
+        super()._check_params(n_features)
+        if self.noise != "gaussian" and self.noise_level > 1:
+            raise ValueError(
+                f"noise_level is the fraction of entries corrupted by "
+                f"noise={self.noise!r} and must lie in [0, 1]; got "
+                f"{self.noise_level}."
+            )
+
+    def _fit_statistics(self, X):
+        low, high = X.min(axis=0), X.max(axis=0)
+        if sp.issparse(X):
+            low, high = low.toarray().ravel(), high.toarray().ravel()
+        return {
+            "data_min_": np.asarray(low, dtype=np.float64),
+            "data_max_": np.asarray(high, dtype=np.float64),
+        }
+
+    def _corruption(self, stats, device):
+        mean, scale = stats["mean_"], stats["scale_"]
+
+        def units(values):
+            return torch.as_tensor(
+                (values - mean) / scale, dtype=torch.float32, device=device
+            )
+
+        reference = NoiseReference(
+            scale=1.0 / scale,
+            zero=units(np.zeros_like(mean)),
+            low=units(stats["data_min_"]),
+            high=units(stats["data_max_"]),
+        )
+        corrupt, level = NOISES[self.noise], self.noise_level
+
+        def corrupt_batch(batch, *, generator):
+            return corrupt(batch, level, generator, reference)
+
+        return corrupt_batch
