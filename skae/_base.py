@@ -592,7 +592,8 @@ class BaseAutoencoder(
     # ----------------------------------------------------------- persistence
 
     def __getstate__(self):
-        state = super().__getstate__()
+        # The inference cache holds live torch modules: it is rebuilt on demand.
+        state = dict(super().__getstate__())  # a copy: the base may return __dict__
         state.pop("_cache", None)
         return state
 

@@ -1,0 +1,190 @@
+"""The variational autoencoder (Kingma and Welling, 2014)."""
+
+import numbers
+from numbers import Real
+
+import numpy as np
+import torch
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, validate_params
+from sklearn.utils.validation import check_is_fitted
+
+from . import _docs
+from ._base import BaseAutoencoder, _check_hidden_layer_sizes
+from ._family_modules import GaussianAutoencoder, variational_loss
+
+
+def _numpy_generator(random_state):
+    """A numpy generator for ``random_state``, without using the global one."""
+    if random_state is None:
+        return np.random.default_rng()
+    if isinstance(random_state, np.random.Generator):
+        return random_state
+    if isinstance(random_state, numbers.Integral):
+        return np.random.default_rng(int(random_state))
+    return check_random_state(random_state)
+
+
+@_docs.fill
+class VariationalAutoencoderTransformer(BaseAutoencoder):
+    """Variational autoencoder used as a scikit-learn transformer.
+
+    The encoder maps each sample to a Gaussian distribution over codes, with
+    a mean and a diagonal log-variance. During training a code is drawn from
+    it with the reparameterisation trick (``z = mean + std * eps``, with
+    ``eps`` drawn from a generator seeded by ``random_state``), decoded, and
+    the loss adds to the reconstruction error a KL divergence that pulls
+    every posterior towards the prior N(0, I). Because the codes of the
+    training data fill the prior, decoding draws from the prior gives new
+    samples that look like the data: see :meth:`sample`.
+
+    The training loss, per entry of the (internally scaled) input, is::
+
+        mean((x - x_hat)**2) + beta * KL(q(z|x) || N(0, I)) / n_features
+
+    where the KL divergence is summed over the latent dimensions and averaged
+    over the rows. Up to a constant factor this is the negative evidence
+    lower bound of a decoder with Gaussian noise of variance ``beta / 2``, in
+    units where the features' average variance is 1: ``beta=1`` lets the
+    model ignore directions whose variance is below half that of an average
+    feature, larger values smooth the latent space more, and ``beta=0``
+    gives a plain autoencoder with noisy codes. Like the reconstruction
+    error, ``loss_curve_`` is reported in the input's squared units.
+
+    ``transform`` returns the posterior mean, never a draw, and ``score``
+    and ``score_samples`` measure the reconstruction of that mean, so all
+    three are deterministic and comparable with the other autoencoders.
+
+    Parameters
+    ----------
+    %(parameters)s
+
+    beta : float, default=1.0
+        Weight of the KL term (the beta-VAE of Higgins et al., 2017).
+
+    Attributes
+    ----------
+    %(attributes)s
+
+    See Also
+    --------
+    AutoencoderTransformer : The deterministic autoencoder.
+    sklearn.decomposition.FactorAnalysis : A linear Gaussian latent model.
+    sklearn.neighbors.KernelDensity : Another estimator with ``sample``.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from skae._variational import VariationalAutoencoderTransformer
+    >>> X, _ = load_digits(return_X_y=True)
+    >>> vae = VariationalAutoencoderTransformer(
+    ...     n_components=4, max_iter=10, random_state=0
+    ... ).fit(X)
+    >>> vae.transform(X[:3]).shape
+    (3, 4)
+    >>> new_digits = vae.sample(5, random_state=0)
+    >>> new_digits.shape
+    (5, 64)
+    >>> bool((new_digits == vae.sample(5, random_state=0)).all())
+    True
+    """
+
+    _parameter_constraints: dict = {
+        **BaseAutoencoder._parameter_constraints,
+        "beta": [Interval(Real, 0, None, closed="left")],
+    }
+
+    def __init__(
+        self,
+        n_components=2,
+        *,
+        hidden_layer_sizes=(256, 128),
+        activation="relu",
+        alpha=0.0,
+        batch_size="auto",
+        learning_rate_init=1e-3,
+        max_iter=200,
+        tol=1e-4,
+        n_iter_no_change=10,
+        early_stopping=False,
+        validation_fraction=0.1,
+        random_state=None,
+        verbose=0,
+        warm_start=False,
+        device="cpu",
+        beta=1.0,
+    ):
+        super().__init__(
+            n_components,
+            hidden_layer_sizes=hidden_layer_sizes,
+            activation=activation,
+            alpha=alpha,
+            batch_size=batch_size,
+            learning_rate_init=learning_rate_init,
+            max_iter=max_iter,
+            tol=tol,
+            n_iter_no_change=n_iter_no_change,
+            early_stopping=early_stopping,
+            validation_fraction=validation_fraction,
+            random_state=random_state,
+            verbose=verbose,
+            warm_start=warm_start,
+            device=device,
+        )
+        self.beta = beta
+
+    def _module_factory(self, n_features):
+        sizes = _check_hidden_layer_sizes(self.hidden_layer_sizes)
+        return lambda: GaussianAutoencoder(
+            n_features, sizes, self.n_components, self.activation
+        )
+
+    def _loss(self, output, target):
+        return variational_loss(output, target, self.beta)
+
+    def _corruption(self, stats, device):
+        # The input stays clean: the training noise is the reparameterisation
+        # draw. It is passed to the module's forward(x, eps) next to the batch,
+        # drawn from the estimator's seeded noise generator.
+        n_components = self.n_components
+
+        def with_latent_noise(batch, *, generator):
+            eps = torch.randn(
+                (batch.shape[0], n_components),
+                generator=generator,
+                device=batch.device,
+                dtype=batch.dtype,
+            )
+            return {"x": batch, "eps": eps}
+
+        return with_latent_noise
+
+    @validate_params(
+        {
+            "n_samples": [Interval(numbers.Integral, 1, None, closed="left")],
+            "random_state": ["random_state", np.random.Generator],
+        },
+        prefer_skip_nested_validation=True,
+    )
+    def sample(self, n_samples=1, random_state=None):
+        """Generate new samples by decoding draws from the prior N(0, I).
+
+        Parameters
+        ----------
+        n_samples : int, default=1
+            Number of samples to generate.
+        random_state : int, RandomState instance, Generator or None, \
+default=None
+            Source of the latent draws. The same int gives the same samples.
+            None draws fresh entropy; the global numpy random state is never
+            used.
+
+        Returns
+        -------
+        X : ndarray of shape (n_samples, n_features_in_)
+            Generated samples, in the input's units (float64).
+        """
+        check_is_fitted(self)
+        rng = _numpy_generator(random_state)
+        Z = rng.standard_normal((n_samples, self.n_components))
+        return self.inverse_transform(Z)

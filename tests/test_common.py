@@ -1,0 +1,10 @@
+"""scikit-learn's own estimator checks, run on every skae estimator."""
+
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from skae import AutoencoderTransformer, DenoisingAutoencoderTransformer
+
+
+@parametrize_with_checks([AutoencoderTransformer(), DenoisingAutoencoderTransformer()])
+def test_sklearn_compatible_estimator(estimator, check):
+    check(estimator)
