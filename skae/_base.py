@@ -13,6 +13,7 @@ and overrides a few hooks:
 * ``_fit_statistics(X)`` -- extra statistics learnt on the first fit.
 """
 
+import copy
 import functools
 import math
 import numbers
@@ -222,8 +223,12 @@ class BaseAutoencoder(
     def _fit(self, X, *, incremental):
         fitted = hasattr(self, "_weights")
         resume = fitted and (incremental or self.warm_start)
+        # A fresh fit validates on a shallow copy: validate_data records the
+        # feature count and names on the object it is given, and a fit that
+        # fails later must leave a fitted estimator as it was.
+        checked = self if resume else copy.copy(self)
         X = validate_data(
-            self,
+            checked,
             X,
             reset=not resume,
             accept_sparse="csr",
@@ -252,6 +257,9 @@ class BaseAutoencoder(
         else:
             stats = self._data_statistics(X)
             stats.update(self._fit_statistics(X))
+        stats["n_features_in_"] = checked.n_features_in_
+        if hasattr(checked, "feature_names_in_"):
+            stats["feature_names_in_"] = checked.feature_names_in_
         mean, scale = stats["mean_"], stats["scale_"]
         unit = scale**2
 
@@ -342,6 +350,8 @@ class BaseAutoencoder(
                 "hasn't converged yet.",
                 ConvergenceWarning,
             )
+        if "feature_names_in_" not in attributes:
+            self.__dict__.pop("feature_names_in_", None)
         self.__dict__.update(attributes)
         if context is not None:
             context.call_on_fit_task_end(estimator=self, X=X)

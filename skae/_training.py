@@ -225,6 +225,13 @@ class AutoencoderNet(NeuralNet):
         except StopTraining:
             return self
 
+    def _set_training(self, training=True):
+        # skorch calls this before every batch; walking the module tree each
+        # time costs more than a small model's forward pass, so only switch
+        # when the mode actually changes.
+        if self.module_.training != training:
+            super()._set_training(training)
+
     def get_loss(self, y_pred, y_true, X=None, training=False):
         loss = self.criterion_(y_pred, y_true)
         if training and self.alpha > 0:
