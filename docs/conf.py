@@ -10,8 +10,10 @@ and the gallery runs on the CPU in a few minutes.
 """
 
 import os
+import re
 import sys
 import tempfile
+import warnings
 from pathlib import Path
 
 # Figures are drawn off screen, before anything imports pyplot.
@@ -19,14 +21,17 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 
 DOCS = Path(__file__).resolve().parent
 ROOT = DOCS.parent
-# Build from a checkout even when skae is not installed into the environment.
+# Build from a checkout even when skae is not installed into the environment,
+# and find the helpers in docs/sphinxext.
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(DOCS / "sphinxext"))
 
 import skae  # noqa: E402
 from docutils import nodes  # noqa: E402
 from docutils.parsers.rst import directives  # noqa: E402
 from docutils.statemachine import StringList  # noqa: E402
-from sklearn.base import is_outlier_detector  # noqa: E402
+from sklearn.base import OutlierMixin, TransformerMixin  # noqa: E402
+from sklearn.exceptions import ConvergenceWarning  # noqa: E402
 from sphinx.util.docutils import SphinxDirective  # noqa: E402
 from sphinx.util.nodes import nested_parse_with_titles  # noqa: E402
 
@@ -68,6 +73,28 @@ numpydoc_class_members_toctree = False
 numpydoc_attributes_as_param_list = True
 
 
+# Methods inherited from scikit-learn (set_output, get_metadata_routing, ...)
+# are documented on each class page, but their docstrings point with :ref:
+# and :term: at labels of scikit-learn's own documentation, which do not
+# exist here. Without intersphinx (no network), those become plain text.
+_FOREIGN_ROLE = re.compile(r":(?:ref|term|doc):`([^`<]*?)\s*(?:<[^`>]*>)?`")
+
+
+def _foreign_role_text(match):
+    title = match.group(1).strip()
+    if not title or title.startswith("sphx_glr_"):
+        return "scikit-learn's documentation"
+    return f"{title} (in scikit-learn's documentation)"
+
+
+def _strip_foreign_roles(app, what, name, obj, options, lines):
+    module = getattr(obj, "__module__", None) or getattr(
+        getattr(obj, "fget", None), "__module__", ""
+    )
+    if module and not module.startswith("skae"):
+        lines[:] = [_FOREIGN_ROLE.sub(_foreign_role_text, line) for line in lines]
+
+
 def public_names():
     """Names documented in the API reference: skae.__all__ minus dunders."""
     return [name for name in skae.__all__ if not name.startswith("__")]
@@ -75,9 +102,9 @@ def public_names():
 
 def _kind(name):
     obj = getattr(skae, name)
-    if isinstance(obj, type) and is_outlier_detector(obj()):
+    if isinstance(obj, type) and issubclass(obj, OutlierMixin):
         return "outlier"
-    if isinstance(obj, type) and hasattr(obj, "transform"):
+    if isinstance(obj, type) and issubclass(obj, TransformerMixin):
         return "transformer"
     return "other"
 
@@ -91,9 +118,14 @@ def _generate_api_pages(app):
     from sphinx.ext.autosummary.generate import generate_autosummary_docs
 
     out = DOCS / "generated"
+    names = public_names()
+    # Pages of names that left __all__ would be orphans (a warning).
+    for stale in out.glob("skae.*.rst"):
+        if stale.stem.removeprefix("skae.") not in names:
+            stale.unlink()
     lines = [".. currentmodule:: skae", "", ".. autosummary::"]
     lines += [f"   :toctree: {out}", ""]
-    lines += [f"   {name}" for name in public_names()]
+    lines += [f"   {name}" for name in names]
     with tempfile.TemporaryDirectory() as tmp:
         listing = Path(tmp) / "api_names.rst"
         listing.write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -159,6 +191,11 @@ class BenchmarkResults(SphinxDirective):
 
 # -- Gallery -----------------------------------------------------------------
 
+# The gallery caps max_iter so that it builds in minutes; the warning that
+# training stopped before converging is expected there and is not shown on
+# the pages (the gallery's introduction says so). Other warnings are shown.
+warnings.filterwarnings("ignore", category=ConvergenceWarning, module=r"skae\.")
+
 # An example that needs a public name skae does not (yet) export is left out,
 # so the gallery grows with the library. Maps file name -> required names.
 EXAMPLE_REQUIRES = {
@@ -175,8 +212,11 @@ sphinx_gallery_conf = {
     "examples_dirs": str(ROOT / "examples"),
     "gallery_dirs": "auto_examples",
     "filename_pattern": r"/plot_",
-    "ignore_pattern": "|".join([r"__init__\.py", *(rf"/{f}$" for f in _missing)]),
-    "within_subsection_order": "FileNameSortKey",
+    # Matched against the file name (newer sphinx-gallery) or its full path.
+    "ignore_pattern": "|".join(
+        [r"__init__\.py", *(rf"(^|[/\\]){re.escape(f)}$" for f in _missing)]
+    ),
+    "within_subsection_order": "gallery_order.GalleryOrder",
     "doc_module": ("skae",),
     "backreferences_dir": "generated/backreferences",
     "abort_on_example_error": True,
@@ -186,6 +226,23 @@ sphinx_gallery_conf = {
     "min_reported_time": 1,
     "image_scrapers": ("matplotlib",),
 }
+
+
+def _example_role(name, rawtext, text, lineno, inliner, options=None, content=()):
+    """``:skae-example:`plot_x.py``` links to a gallery example if it is built.
+
+    Examples left out by ``EXAMPLE_REQUIRES`` are named as plain text
+    instead, so pages that mention them build without dangling links.
+    """
+    filename = text.strip()
+    if filename in _missing:
+        node = nodes.literal(rawtext, f"examples/{filename}")
+        return [node], []
+    env = inliner.document.settings.env
+    ref = env.get_domain("std").role("ref")
+    label = "sphx_glr_auto_examples_" + filename.replace("/", "_")
+    return ref("ref", rawtext, label, lineno, inliner, options or {}, content)
+
 
 # -- HTML --------------------------------------------------------------------
 
@@ -212,5 +269,7 @@ html_context = {"default_mode": "light"}
 
 def setup(app):
     app.connect("builder-inited", _generate_api_pages)
+    app.connect("autodoc-process-docstring", _strip_foreign_roles)
     app.add_directive("skae-api", PublicAPI)
     app.add_directive("skae-benchmark-results", BenchmarkResults)
+    app.add_role("skae-example", _example_role)

@@ -223,6 +223,10 @@ class BaseAutoencoder(
     def _fit(self, X, *, incremental):
         fitted = hasattr(self, "_weights")
         resume = fitted and (incremental or self.warm_start)
+        if resume:
+            # _fit_context skips this for partial_fit on a fitted estimator.
+            self._validate_params()
+            self._check_architecture_unchanged()
         # A fresh fit validates on a shallow copy: validate_data records the
         # feature count and names on the object it is given, and a fit that
         # fails later must leave a fitted estimator as it was.
@@ -301,7 +305,7 @@ class BaseAutoencoder(
                         context,
                         self,
                         X,
-                        lambda net: self._fitted_attributes(net, stats, X, previous_iter),
+                        lambda net: self._fitted_attributes(net, stats, len(train), previous_iter),
                     ),
                 )
             )
@@ -335,7 +339,7 @@ class BaseAutoencoder(
         with torch_threads(training_threads(module, batch_size)):
             net.partial_fit(train)
 
-        attributes = self._fitted_attributes(net, stats, X, previous_iter)
+        attributes = self._fitted_attributes(net, stats, len(train), previous_iter)
         if monitor.diverged_:
             attributes["_optimizer_state"] = None
             warnings.warn(
@@ -354,10 +358,16 @@ class BaseAutoencoder(
             self.__dict__.pop("feature_names_in_", None)
         self.__dict__.update(attributes)
         if context is not None:
-            context.call_on_fit_task_end(estimator=self, X=X)
+            # The estimator itself is now the fitted state: nothing to rebuild.
+            context.call_on_fit_task_end(
+                estimator=self, X=X, reconstruction_attributes={}
+            )
 
-    def _fitted_attributes(self, net, stats, X, previous_iter):
-        """Everything fit assigns, as plain data, from the state of ``net``."""
+    def _fitted_attributes(self, net, stats, n_train, previous_iter):
+        """Everything fit assigns, as plain data, from the state of ``net``.
+
+        ``n_train`` is the number of rows trained on per epoch.
+        """
         history = net.history
         losses = [row["train_loss"] for row in history]
         resume = previous_iter > 0
@@ -366,8 +376,9 @@ class BaseAutoencoder(
             _weights=tensors_to_numpy(net.module_.state_dict()),
             _optimizer_state=tensors_to_numpy(net.optimizer_.state_dict()),
             _cache={},
+            _fitted_params=self.get_params(deep=False),
             n_iter_=previous_iter + len(history),
-            t_=(self.t_ if resume else 0) + X.shape[0] * len(history),
+            t_=(self.t_ if resume else 0) + n_train * len(history),
             loss_curve_=(list(self.loss_curve_) if resume else []) + losses,
         )
         finite = [v for v in attributes["loss_curve_"] if math.isfinite(v)]
@@ -396,6 +407,58 @@ class BaseAutoencoder(
                 UserWarning,
             )
         return min(self.batch_size, n_samples)
+
+    # Parameters that may change between a fit and a warm-started fit or
+    # partial_fit. Every other parameter defines the network.
+    _resumable_params = (
+        "alpha",
+        "batch_size",
+        "learning_rate_init",
+        "max_iter",
+        "tol",
+        "n_iter_no_change",
+        "early_stopping",
+        "validation_fraction",
+        "random_state",
+        "verbose",
+        "warm_start",
+        "device",
+    )
+
+    def _check_architecture_unchanged(self):
+        current = self.get_params(deep=False)
+        changed = [
+            name
+            for name, value in self._fitted_params.items()
+            if name not in self._resumable_params
+            and not _same_param(value, current[name])
+        ]
+        if changed:
+            detail = ", ".join(
+                f"{name}={self._fitted_params[name]!r} -> {current[name]!r}"
+                for name in changed
+            )
+            raise ValueError(
+                f"Cannot continue training: the network was fitted with other "
+                f"parameters ({detail}). Call fit with warm_start=False to start "
+                "again."
+            )
+
+    def _fitted(self):
+        """A consistent view of the fitted model, for inference.
+
+        A shallow copy of the estimator taken from one read of its
+        ``__dict__`` (so a refit in another thread cannot mix two states),
+        with the parameters it was fitted with, except ``device``, which is
+        where inference should run now.
+        """
+        check_is_fitted(self)
+        view = object.__new__(type(self))
+        view.__dict__ = self.__dict__.copy()
+        params = dict(view._fitted_params)
+        params.pop("device", None)
+        view.__dict__.update(params)
+        return view
 
     def _seeds(self, offset):
         """Four seeds (init, split, noise, shuffle) derived from random_state.
@@ -436,41 +499,46 @@ class BaseAutoencoder(
     # ------------------------------------------------------------ inference
 
     def _inference_module(self, dtype):
-        """The fitted module in ``dtype``, on the inference device (cached)."""
+        """``(module, mean, scale, device)`` for inference in ``dtype`` (cached).
+
+        Call it on the view returned by :meth:`_fitted`.
+        """
         device = resolve_device(self.device, for_training=False)
         key = (str(device), dtype)
         cached = self._cache.get(key)
         if cached is None:
-            factory = self._module_factory(self.n_features_in_)
-            with torch.device("meta"):
-                module = factory()
-            module = module.to_empty(device="cpu")
-            module.load_state_dict(numpy_to_tensors(self._weights))
-            module = module.to(device=device, dtype=dtype).eval().requires_grad_(False)
+            module = self._cpu_module().to(device=device, dtype=dtype)
+            module = module.eval().requires_grad_(False)
             mean = torch.as_tensor(self.mean_, dtype=dtype, device=device)
-            cached = self._cache[key] = (module, mean, device)
+            cached = self._cache[key] = (module, mean, self.scale_, device)
         return cached
+
+    def _cpu_module(self):
+        """A new float32 CPU module holding the fitted weights."""
+        with torch.device("meta"):
+            module = self._module_factory(self.n_features_in_)()
+        module = module.to_empty(device="cpu")
+        module.load_state_dict(numpy_to_tensors(self._weights))
+        return module
 
     def _map_chunks(self, X, fn, width, dtype):
         """Apply ``fn(module, x, raw, mean)`` to X in row blocks.
 
         ``raw`` is a block of X as a tensor, ``x`` the same block in network
-        units and ``mean`` the fitted mean as a tensor.
+        units and ``mean`` the fitted mean as a tensor. Call it on the view
+        returned by :meth:`_fitted`.
 
         Returns an ndarray of shape ``(n_samples, width)`` (or ``(n_samples,)``
         when ``width`` is None) of ``dtype``.
         """
         torch_dtype = torch.float32 if dtype == np.float32 else torch.float64
-        module, mean, device = self._inference_module(torch_dtype)
+        module, mean, scale, device = self._inference_module(torch_dtype)
         shape = (X.shape[0],) if width is None else (X.shape[0], width)
         out = np.empty(shape, dtype=dtype)
         with torch.inference_mode():
             for start in range(0, X.shape[0], CHUNK_SIZE):
-                block = X[start : start + CHUNK_SIZE]
-                if sp.issparse(block):
-                    block = block.toarray()
-                x = torch.as_tensor(block, dtype=torch_dtype).to(device)
-                result = fn(module, (x - mean) / self.scale_, x, mean)
+                x = _as_tensor(X[start : start + CHUNK_SIZE], torch_dtype, device)
+                result = fn(module, (x - mean) / scale, x, mean)
                 out[start : start + CHUNK_SIZE] = result.cpu().numpy()
         return out
 
@@ -493,9 +561,13 @@ class BaseAutoencoder(
         X_new : ndarray of shape (n_samples, n_components)
             The codes, in X's floating dtype (float64 for integer input).
         """
+        fitted = self._fitted()
         X = self._validate_input(X)
-        return self._map_chunks(
-            X, lambda m, x, raw, mean: self._encode(m, x), self.n_components, X.dtype
+        return fitted._map_chunks(
+            X,
+            lambda m, x, raw, mean: fitted._encode(m, x),
+            fitted.n_components,
+            X.dtype,
         )
 
     def inverse_transform(self, X):
@@ -511,21 +583,22 @@ class BaseAutoencoder(
         X_original : ndarray of shape (n_samples, n_features)
             Reconstructions, in the input's units.
         """
-        check_is_fitted(self)
+        fitted = self._fitted()
         Z = check_array(X, dtype=[np.float64, np.float32], input_name="X")
-        if Z.shape[1] != self.n_components:
+        if Z.shape[1] != fitted.n_components:
             raise ValueError(
                 f"X has {Z.shape[1]} features, but inverse_transform expects codes "
-                f"of width n_components={self.n_components}."
+                f"of width n_components={fitted.n_components}."
             )
         torch_dtype = torch.float32 if Z.dtype == np.float32 else torch.float64
-        module, mean, device = self._inference_module(torch_dtype)
-        out = np.empty((Z.shape[0], self.n_features_in_), dtype=Z.dtype)
+        module, mean, scale, device = fitted._inference_module(torch_dtype)
+        out = np.empty((Z.shape[0], fitted.n_features_in_), dtype=Z.dtype)
         with torch.inference_mode():
             for start in range(0, Z.shape[0], CHUNK_SIZE):
-                z = torch.as_tensor(Z[start : start + CHUNK_SIZE]).to(device)
-                x = module.decode(z) * self.scale_ + mean
-                out[start : start + CHUNK_SIZE] = x.cpu().numpy()
+                z = _as_tensor(Z[start : start + CHUNK_SIZE], torch_dtype, device)
+                out[start : start + CHUNK_SIZE] = (
+                    (module.decode(z) * scale + mean).cpu().numpy()
+                )
         return out
 
     def _reconstruct(self, module, x):
@@ -533,7 +606,10 @@ class BaseAutoencoder(
         return module.decode(self._encode(module, x))
 
     def _squared_errors(self, module, x, raw, mean):
-        """Squared reconstruction errors of one block, in the input's units."""
+        """Squared reconstruction errors of one block, in the input's units.
+
+        Call it on the view returned by :meth:`_fitted`.
+        """
         recon = self._reconstruct(module, x) * self.scale_ + mean
         return (recon.double() - raw.double()).square()
 
@@ -551,10 +627,11 @@ class BaseAutoencoder(
             ``-mean((X - inverse_transform(transform(X)))**2, axis=1)``, in the
             input's units: higher means better reconstructed.
         """
+        fitted = self._fitted()
         X = self._validate_input(X)
-        return -self._map_chunks(
+        return -fitted._map_chunks(
             X,
-            lambda m, x, raw, mean: self._squared_errors(m, x, raw, mean).mean(dim=1),
+            lambda m, x, raw, mean: fitted._squared_errors(m, x, raw, mean).mean(dim=1),
             None,
             np.float64,
         )
@@ -587,17 +664,12 @@ class BaseAutoencoder(
         initialise a supervised network with the pretrained encoder
         (``est.module_.encoder``).
         """
-        check_is_fitted(self)
-        factory = self._module_factory(self.n_features_in_)
-        with torch.device("meta"):
-            module = factory()
-        module = module.to_empty(device="cpu")
-        module.load_state_dict(numpy_to_tensors(self._weights))
-        return module
+        return self._fitted()._cpu_module()
 
     @property
     def _n_features_out(self):
-        return self.n_components
+        params = self.__dict__.get("_fitted_params", {})
+        return params.get("n_components", self.n_components)
 
     # ----------------------------------------------------------- persistence
 
@@ -619,3 +691,18 @@ class BaseAutoencoder(
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         return tags
 
+
+def _same_param(a, b):
+    try:
+        return bool(a == b) if not isinstance(a, np.ndarray) else np.array_equal(a, b)
+    except Exception:  # objects without a usable ==
+        return a is b
+
+
+def _as_tensor(block, dtype, device):
+    """A rows block (dense or sparse) as a tensor, never sharing read-only memory."""
+    if sp.issparse(block):
+        block = block.toarray()
+    elif not block.flags.writeable:
+        block = np.array(block)
+    return torch.as_tensor(block, dtype=dtype).to(device)

@@ -43,10 +43,10 @@ class DenoisingAutoencoderTransformer(BaseAutoencoder):
     ----------
     %(attributes)s
 
-    data_min_ : ndarray of shape (n_features_in_,)
+    data_min_ : ndarray of shape (`n_features_in_`,)
         Per-feature minimum of the training data (used by "salt_and_pepper").
 
-    data_max_ : ndarray of shape (n_features_in_,)
+    data_max_ : ndarray of shape (`n_features_in_`,)
         Per-feature maximum of the training data.
 
     See Also
@@ -77,6 +77,7 @@ class DenoisingAutoencoderTransformer(BaseAutoencoder):
     }
 
     _extra_statistics = ("data_min_", "data_max_")
+    _resumable_params = (*BaseAutoencoder._resumable_params, "noise", "noise_level")
 
     def __init__(
         self,

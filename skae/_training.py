@@ -18,6 +18,7 @@ autoencoder:
 import contextlib
 import math
 import re
+import time
 
 import numpy as np
 import scipy.sparse as sp
@@ -310,28 +311,40 @@ class ConvergenceMonitor(Callback):
 
 
 class EpochProgressBar(Callback):
-    """A tqdm bar over epochs; it only appears once a fit has run a few seconds.
+    """A tqdm bar over epochs, opened only when the fit promises to be long.
+
+    After each epoch the remaining time is extrapolated from the time so far;
+    the bar appears once the whole fit is expected to take more than
+    ``min_seconds``, so short fits print nothing but their epoch lines.
 
     Parameters
     ----------
     total : int
         Number of epochs planned.
-    delay : float, default=3.0
-        Seconds before the bar is first drawn, so that short fits stay quiet.
+    min_seconds : float, default=5.0
+        Expected fit time above which the bar is shown.
     """
 
-    def __init__(self, total, delay=3.0):
+    def __init__(self, total, min_seconds=5.0):
         self.total = total
-        self.delay = delay
+        self.min_seconds = min_seconds
 
     def on_train_begin(self, net, **kwargs):
-        self.bar_ = tqdm(total=self.total, delay=self.delay, unit="epoch", leave=False)
+        self.bar_ = None
+        self.start_ = time.perf_counter()
 
     def on_epoch_end(self, net, **kwargs):
-        self.bar_.update(1)
+        if self.bar_ is not None:
+            self.bar_.update(1)
+            return
+        done = len(net.history)
+        expected = (time.perf_counter() - self.start_) / done * self.total
+        if done < self.total and expected > self.min_seconds:
+            self.bar_ = tqdm(total=self.total, initial=done, unit="epoch", leave=False)
 
     def on_train_end(self, net, **kwargs):
-        self.bar_.close()
+        if self.bar_ is not None:
+            self.bar_.close()
 
 
 class SklearnCallbackBridge(Callback):

@@ -4,6 +4,9 @@ Everything here is small on purpose: the suite has to run in a few minutes
 on two CPU cores, so fits use a few hundred digits and tiny networks.
 """
 
+import copy
+import warnings
+
 import numpy as np
 import pytest
 from sklearn.datasets import load_digits
@@ -41,6 +44,30 @@ def y_small(_digits_data):
 def fast_params():
     """Parameters for a fit that takes a few tens of milliseconds."""
     return {"hidden_layer_sizes": (16,), "max_iter": 5, "random_state": 0}
+
+
+@pytest.fixture(scope="session")
+def _fit_cache():
+    return {}
+
+
+@pytest.fixture
+def fitted_copy(_fit_cache, _digits_data):
+    """``fitted_copy(Estimator, **params)`` -> a copy of a model fitted on X_small.
+
+    Each (class, parameters) pair is fitted once per session; tests get deep
+    copies, so they may change them freely.
+    """
+
+    def make(Estimator, **params):
+        key = (Estimator, tuple(sorted(params.items())))
+        if key not in _fit_cache:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                _fit_cache[key] = Estimator(**params).fit(_digits_data[0][:240].copy())
+        return copy.deepcopy(_fit_cache[key])
+
+    return make
 
 
 def _fitted_state(est):

@@ -13,9 +13,7 @@ from sklearn.pipeline import make_pipeline
 
 from skae import AutoencoderTransformer, DenoisingAutoencoderTransformer
 
-pytestmark = pytest.mark.filterwarnings(
-    "ignore::sklearn.exceptions.ConvergenceWarning"
-)
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
 ESTIMATORS = [AutoencoderTransformer, DenoisingAutoencoderTransformer]
 
@@ -351,7 +349,9 @@ def test_concurrent_transforms_match_sequential(Estimator, X_small, fast_params)
     fresh = Estimator(n_components=3, **fast_params).fit(X_small)  # empty caches
     with ThreadPoolExecutor(max_workers=4) as pool:
         results = list(
-            pool.map(lambda cd: fresh.transform(cd[0].astype(cd[1])), zip(chunks, dtypes))
+            pool.map(
+                lambda cd: fresh.transform(cd[0].astype(cd[1])), zip(chunks, dtypes)
+            )
         )
     for got, want in zip(results, expected):
         np.testing.assert_array_equal(got, want)

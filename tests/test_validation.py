@@ -11,9 +11,7 @@ from sklearn.exceptions import NotFittedError
 
 from skae import AutoencoderTransformer, DenoisingAutoencoderTransformer
 
-pytestmark = pytest.mark.filterwarnings(
-    "ignore::sklearn.exceptions.ConvergenceWarning"
-)
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
 ESTIMATORS = [AutoencoderTransformer, DenoisingAutoencoderTransformer]
 
@@ -50,16 +48,31 @@ def test_bad_training_input_raises(Estimator, method, bad, X_small, fast_params)
     assert not hasattr(est, "n_iter_")
 
 
-@pytest.mark.parametrize("Estimator", ESTIMATORS)
+# The input checks live in the shared base class: every method is checked on
+# the plain autoencoder, the training entry points on the denoising one too.
+FITTED_METHODS = [
+    (AutoencoderTransformer, "transform"),
+    (AutoencoderTransformer, "score"),
+    (AutoencoderTransformer, "score_samples"),
+    (AutoencoderTransformer, "fit"),
+    (AutoencoderTransformer, "partial_fit"),
+    (AutoencoderTransformer, "fit_transform"),
+    (DenoisingAutoencoderTransformer, "fit"),
+    (DenoisingAutoencoderTransformer, "partial_fit"),
+]
+
+
 @pytest.mark.parametrize(
-    "method", ["transform", "score", "score_samples", "fit", "partial_fit", "fit_transform"]
+    "Estimator, method",
+    FITTED_METHODS,
+    ids=[f"{cls.__name__}-{method}" for cls, method in FITTED_METHODS],
 )
 @pytest.mark.parametrize("bad", list(BAD_INPUTS))
 def test_bad_input_leaves_fitted_estimator_untouched(
-    Estimator, method, bad, X_small, fast_params, snapshot
+    Estimator, method, bad, X_small, fast_params, snapshot, fitted_copy
 ):
     make_bad, match = BAD_INPUTS[bad]
-    est = Estimator(n_components=3, **fast_params).fit(X_small)
+    est = fitted_copy(Estimator, n_components=3, **fast_params)
     before = snapshot(est, X_small)
     with pytest.raises(ValueError, match=match):
         getattr(est, method)(make_bad(X_small))
@@ -67,10 +80,14 @@ def test_bad_input_leaves_fitted_estimator_untouched(
 
 
 @pytest.mark.parametrize("Estimator", ESTIMATORS)
-@pytest.mark.parametrize("method", ["transform", "score", "score_samples", "partial_fit"])
+@pytest.mark.parametrize(
+    "method", ["transform", "score", "score_samples", "partial_fit"]
+)
 @pytest.mark.parametrize("n_features", [1, 63, 65])
-def test_wrong_number_of_features(Estimator, method, n_features, X_small, fast_params, snapshot):
-    est = Estimator(**fast_params).fit(X_small)
+def test_wrong_number_of_features(
+    Estimator, method, n_features, X_small, fast_params, snapshot, fitted_copy
+):
+    est = fitted_copy(Estimator, **fast_params)
     before = snapshot(est, X_small)
     X_bad = np.resize(X_small, (X_small.shape[0], n_features))
     with pytest.raises(ValueError, match=f"{n_features} features"):
@@ -78,8 +95,10 @@ def test_wrong_number_of_features(Estimator, method, n_features, X_small, fast_p
     before.assert_unchanged(est)
 
 
-def test_warm_start_with_other_width_raises(X_small, fast_params, snapshot):
-    est = AutoencoderTransformer(**fast_params).fit(X_small)
+def test_warm_start_with_other_width_raises(
+    X_small, fast_params, snapshot, fitted_copy
+):
+    est = fitted_copy(AutoencoderTransformer, **fast_params)
     before = snapshot(est, X_small)
     est.set_params(warm_start=True)
     with pytest.raises(ValueError, match="features"):
@@ -110,9 +129,11 @@ BAD_CODES = {
 
 @pytest.mark.parametrize("Estimator", ESTIMATORS)
 @pytest.mark.parametrize("bad", list(BAD_CODES))
-def test_bad_codes_to_inverse_transform(Estimator, bad, X_small, fast_params, snapshot):
+def test_bad_codes_to_inverse_transform(
+    Estimator, bad, X_small, fast_params, snapshot, fitted_copy
+):
     make_bad, match = BAD_CODES[bad]
-    est = Estimator(n_components=2, **fast_params).fit(X_small)
+    est = fitted_copy(Estimator, **fast_params)
     before = snapshot(est, X_small)
     with pytest.raises(ValueError, match=match):
         est.inverse_transform(make_bad(est.transform(X_small)))
@@ -163,7 +184,11 @@ INVALID_PARAMS = [
         {"noise": "salt_and_pepper", "noise_level": 2.0},
         "noise_level",
     ),
-    (DenoisingAutoencoderTransformer, {"hidden_layer_sizes": (0,)}, "hidden_layer_sizes"),
+    (
+        DenoisingAutoencoderTransformer,
+        {"hidden_layer_sizes": (0,)},
+        "hidden_layer_sizes",
+    ),
 ]
 
 
@@ -182,24 +207,29 @@ def test_invalid_parameters_raise(case, method, X_small, fast_params):
     assert not hasattr(est, "n_iter_")
 
 
+@pytest.mark.parametrize("method", ["fit", "partial_fit"])
 @pytest.mark.parametrize("case", INVALID_PARAMS, ids=_param_id)
 def test_invalid_parameters_leave_fitted_estimator_untouched(
-    case, X_small, fast_params, snapshot
+    case, method, X_small, fast_params, snapshot, fitted_copy
 ):
+    # partial_fit on a fitted estimator must check the parameters too: they
+    # may have been changed with set_params since the last call.
     Estimator, params, match = case
-    est = Estimator(**fast_params).fit(X_small)
+    est = fitted_copy(Estimator, **fast_params)
     before = snapshot(est, X_small)
     good = {key: getattr(est, key) for key in params}
     est.set_params(**params)
     with pytest.raises(ValueError, match=match):
-        est.fit(X_small)
+        getattr(est, method)(X_small)
     est.set_params(**good)
     before.assert_unchanged(est)
 
 
 def test_gaussian_noise_level_may_exceed_one(X_small, fast_params):
     # For Gaussian noise the level is a standard deviation, not a fraction.
-    est = DenoisingAutoencoderTransformer(noise="gaussian", noise_level=3.0, **fast_params)
+    est = DenoisingAutoencoderTransformer(
+        noise="gaussian", noise_level=3.0, **fast_params
+    )
     assert np.all(np.isfinite(est.fit_transform(X_small)))
 
 
@@ -227,14 +257,16 @@ def test_gaussian_noise_level_may_exceed_one(X_small, fast_params):
     ],
 )
 @pytest.mark.parametrize("Estimator", ESTIMATORS)
-def test_unavailable_device_raises_clear_error(Estimator, device, X_small, fast_params, snapshot):
+def test_unavailable_device_raises_clear_error(
+    Estimator, device, X_small, fast_params, snapshot, fitted_copy
+):
     est = Estimator(**{**fast_params, "device": device})
     with pytest.raises(ValueError, match="not available"):
         est.fit(X_small)
     with pytest.raises(ValueError, match="not available"):
         est.partial_fit(X_small)
 
-    fitted = Estimator(**fast_params).fit(X_small)
+    fitted = fitted_copy(Estimator, **fast_params)
     before = snapshot(fitted, X_small)
     fitted.set_params(device=device)
     with pytest.raises(ValueError, match="not available"):
@@ -258,12 +290,12 @@ ARCHITECTURE_CHANGES = [
 @pytest.mark.parametrize("change", ARCHITECTURE_CHANGES, ids=str)
 @pytest.mark.parametrize("method", ["partial_fit", "warm_start_fit"])
 def test_resuming_with_another_architecture_raises_value_error(
-    Estimator, change, method, X_small, fast_params, snapshot
+    Estimator, change, method, X_small, fast_params, snapshot, fitted_copy
 ):
     # Continuing training needs the stored weights to fit the network; when
     # they cannot, the user must get a ValueError naming the parameter, not
     # torch's RuntimeError about state_dict sizes.
-    est = Estimator(n_components=2, **fast_params).fit(X_small)
+    est = fitted_copy(Estimator, n_components=2, **fast_params)
     before = snapshot(est, X_small)
     est.set_params(**change)
     with pytest.raises(ValueError, match=next(iter(change))):
@@ -281,11 +313,11 @@ def test_resuming_with_another_architecture_raises_value_error(
 )
 @pytest.mark.parametrize("round_trip", [False, True])
 def test_set_params_without_refit_keeps_the_fitted_model(
-    Estimator, change, round_trip, X_small, fast_params
+    Estimator, change, round_trip, X_small, fast_params, fitted_copy
 ):
     # As for PCA or MLPRegressor, transform uses what fit learnt; a changed
     # hyper-parameter only matters at the next fit.
-    est = Estimator(n_components=2, **fast_params).fit(X_small)
+    est = fitted_copy(Estimator, n_components=2, **fast_params)
     codes = est.transform(X_small)
     reconstruction = est.inverse_transform(codes)
     est.set_params(**change)
@@ -296,9 +328,9 @@ def test_set_params_without_refit_keeps_the_fitted_model(
     assert est.get_feature_names_out().shape == (2,)
 
 
-def test_errors_are_never_raw_torch_errors(X_small, fast_params):
+def test_errors_are_never_raw_torch_errors(X_small, fast_params, fitted_copy):
     # Every error raised through the public API is a ValueError/TypeError.
-    est = AutoencoderTransformer(**fast_params).fit(X_small)
+    est = fitted_copy(AutoencoderTransformer, **fast_params)
     calls = [
         lambda: est.transform(X_small[:, :3]),
         lambda: est.inverse_transform(np.zeros((2, 5))),
