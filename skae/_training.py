@@ -405,8 +405,12 @@ def torch_threads(n_threads):
 
 
 # Below this many multiply-adds per training step, synchronising a second
-# thread costs more than it saves (measured in benchmarks/threads.py).
-SINGLE_THREAD_MACS = 8_000_000
+# thread costs more than it saves. benchmarks/threads.py measured one thread
+# faster for every model up to 784-512-256-30 at batch 1024 (1.1 GMAC/step)
+# on the 2-core machines this project runs on, by 3x to 90x when the other
+# core was busy: on a shared machine a second OpenMP thread waits on the
+# slower core at every step.
+SINGLE_THREAD_MACS = 2_000_000_000
 
 
 def training_threads(module, batch_size):
