@@ -145,7 +145,9 @@ class BaseAutoencoder(
 
     # ------------------------------------------------------------------ hooks
 
-    _loss = staticmethod(_mse)
+    def _loss(self, output, target):
+        """Training loss in network units; ``output`` is what ``forward`` returns."""
+        return _mse(output, target)
 
     def _module_factory(self, n_features):
         """Return a no-argument callable that builds the torch module."""
@@ -166,10 +168,13 @@ class BaseAutoencoder(
         return {}
 
     def _corruption(self, stats, device):
-        """``corrupt(batch, *, generator) -> batch`` for training inputs, or None.
+        """``corrupt(batch, *, generator) -> input`` for training batches, or None.
 
         ``stats`` holds the fitted statistics (``mean_``, ``scale_`` and those
-        of ``_fit_statistics``).
+        of ``_fit_statistics``). The result replaces the network's input
+        while the target stays the clean batch: a tensor, or a dict of
+        keyword arguments for the module's ``forward`` (skorch unpacks it),
+        which is how the variational module receives its noise.
         """
         return None
 

@@ -19,7 +19,9 @@ _CHANNELS_DOC = """\
 
 """
 
-_HIDDEN_PATTERN = re.compile(r"    hidden_layer_sizes : .*?\n\n(?=    activation :)", re.S)
+_HIDDEN_PATTERN = re.compile(
+    r"    hidden_layer_sizes : .*?\n\n(?=    activation :)", re.S
+)
 if not _HIDDEN_PATTERN.search(_docs.PARAMETERS):  # pragma: no cover - guards edits
     raise ImportError("skae._docs.PARAMETERS no longer documents hidden_layer_sizes.")
 _PARAMETERS = _HIDDEN_PATTERN.sub(lambda _: _CHANNELS_DOC, _docs.PARAMETERS, count=1)
@@ -95,7 +97,7 @@ class ConvolutionalAutoencoderTransformer(BaseAutoencoder):
     Examples
     --------
     >>> from sklearn.datasets import load_digits
-    >>> from skae._convolutional import ConvolutionalAutoencoderTransformer
+    >>> from skae import ConvolutionalAutoencoderTransformer
     >>> X, _ = load_digits(return_X_y=True)
     >>> cae = ConvolutionalAutoencoderTransformer(
     ...     n_components=10, image_shape=(8, 8), max_iter=5, random_state=0

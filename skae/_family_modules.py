@@ -20,7 +20,9 @@ def kl_to_standard_normal(mean, log_var):
     Parameters
     ----------
     mean : torch.Tensor of shape (n_samples, n_components)
+        Posterior means.
     log_var : torch.Tensor of shape (n_samples, n_components)
+        Posterior log-variances.
 
     Returns
     -------
@@ -40,6 +42,7 @@ def variational_loss(output, target, beta):
         ``(reconstruction, mean, log_var)`` as returned by
         :meth:`GaussianAutoencoder.forward`.
     target : torch.Tensor of shape (n_samples, n_features)
+        The clean batch.
     beta : float
         Weight of the KL term.
 
@@ -109,6 +112,7 @@ class GaussianAutoencoder(nn.Module):
         Parameters
         ----------
         x : torch.Tensor of shape (n_samples, n_features)
+            A batch in network units.
         eps : torch.Tensor of shape (n_samples, n_components), default=None
             Standard normal noise for the reparameterisation
             ``z = mean + exp(log_var / 2) * eps``. None decodes the posterior
@@ -118,6 +122,8 @@ class GaussianAutoencoder(nn.Module):
         Returns
         -------
         reconstruction, mean, log_var : torch.Tensor
+            The decoded draw and the posterior's parameters, which the loss
+            needs for its KL term.
         """
         mean, log_var = self.posterior(x)
         z = mean if eps is None else mean + torch.exp(0.5 * log_var) * eps

@@ -60,29 +60,39 @@ class AutoencoderOutlierDetector(OutlierMixin, BaseEstimator):
     n_features_in_ : int
         Number of features seen during fit.
 
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen during fit. Defined only when X has feature
         names that are all strings.
 
     See Also
     --------
     AutoencoderTransformer : The default model of normal data.
+    DenoisingAutoencoderTransformer : A model whose errors localise well.
     sklearn.ensemble.IsolationForest : Outlier detection with random trees.
     sklearn.neighbors.LocalOutlierFactor : Outlier detection by local density.
+
+    Notes
+    -----
+    Per-feature errors point at the features that broke the pattern when the
+    model reads each feature from the others. A plain autoencoder can
+    instead lean on a few features and spread the error of an odd row over
+    the rest; a :class:`DenoisingAutoencoderTransformer` is trained not to,
+    which makes it a good choice when the errors are to be interpreted.
 
     Examples
     --------
     >>> import numpy as np
-    >>> from skae._outlier import AutoencoderOutlierDetector
-    >>> from skae import AutoencoderTransformer
+    >>> from skae import DenoisingAutoencoderTransformer
+    >>> from skae import AutoencoderOutlierDetector
     >>> rng = np.random.default_rng(0)
     >>> signal = rng.normal(size=(300, 1))
     >>> X = signal + 0.1 * rng.normal(size=(300, 4))  # four sensors, one signal
+    >>> model = DenoisingAutoencoderTransformer(
+    ...     1, hidden_layer_sizes=(8,), noise_level=0.5, learning_rate_init=1e-2,
+    ...     batch_size=20, max_iter=30,
+    ... )
     >>> detector = AutoencoderOutlierDetector(
-    ...     AutoencoderTransformer(
-    ...         1, hidden_layer_sizes=(8,), learning_rate_init=1e-2, max_iter=50
-    ...     ),
-    ...     contamination=0.05, random_state=0,
+    ...     model, contamination=0.05, random_state=0
     ... ).fit(X)
     >>> detector.predict([[1.0, 1.0, 1.0, 1.0], [1.0, 1.0, 1.0, -1.0]])
     array([ 1, -1])

@@ -7,7 +7,6 @@ import numpy as np
 import torch
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, validate_params
-from sklearn.utils.validation import check_is_fitted
 
 from . import _docs
 from ._base import BaseAutoencoder, _check_hidden_layer_sizes
@@ -48,8 +47,10 @@ class VariationalAutoencoderTransformer(BaseAutoencoder):
     units where the features' average variance is 1: ``beta=1`` lets the
     model ignore directions whose variance is below half that of an average
     feature, larger values smooth the latent space more, and ``beta=0``
-    gives a plain autoencoder with noisy codes. Like the reconstruction
-    error, ``loss_curve_`` is reported in the input's squared units.
+    gives a plain autoencoder with noisy codes. ``loss_curve_`` and
+    ``validation_scores_`` include the KL term and, like the reconstruction
+    error, are reported in the input's squared units; the validation pass
+    decodes the posterior mean instead of a draw.
 
     ``transform`` returns the posterior mean, never a draw, and ``score``
     and ``score_samples`` measure the reconstruction of that mean, so all
@@ -75,7 +76,7 @@ class VariationalAutoencoderTransformer(BaseAutoencoder):
     Examples
     --------
     >>> from sklearn.datasets import load_digits
-    >>> from skae._variational import VariationalAutoencoderTransformer
+    >>> from skae import VariationalAutoencoderTransformer
     >>> X, _ = load_digits(return_X_y=True)
     >>> vae = VariationalAutoencoderTransformer(
     ...     n_components=4, max_iter=10, random_state=0
@@ -93,6 +94,9 @@ class VariationalAutoencoderTransformer(BaseAutoencoder):
         **BaseAutoencoder._parameter_constraints,
         "beta": [Interval(Real, 0, None, closed="left")],
     }
+
+    # beta only weights the loss: it may change between warm-started fits.
+    _resumable_params = (*BaseAutoencoder._resumable_params, "beta")
 
     def __init__(
         self,
@@ -181,10 +185,10 @@ default=None
 
         Returns
         -------
-        X : ndarray of shape (n_samples, n_features_in_)
+        X : ndarray of shape (n_samples, `n_features_in_`)
             Generated samples, in the input's units (float64).
         """
-        check_is_fitted(self)
+        fitted = self._fitted()  # the code width the network was fitted with
         rng = _numpy_generator(random_state)
-        Z = rng.standard_normal((n_samples, self.n_components))
+        Z = rng.standard_normal((n_samples, fitted.n_components))
         return self.inverse_transform(Z)
