@@ -36,6 +36,13 @@ PEAK_FLOPS_PER_CORE = 100e9
 # Rows per block for chunked inference in the bare reference.
 CHUNK = 4096
 
+# Torch threads the caller sets around the fits of the quality, Fashion-MNIST
+# and scaling sections (``run.py --threads``). On a machine shared with other
+# busy processes, multi-threaded torch runs are erratic (OpenMP threads wait
+# for each other at every operation), so one thread keeps these sections'
+# timings meaningful; the speed and threads sections measure thread effects.
+WORK_THREADS = 1
+
 
 # ------------------------------------------------------------------ targets
 
@@ -87,6 +94,14 @@ def timed(fn):
     return time.perf_counter() - start, result
 
 
+class Timings(dict):
+    """Wall-clock seconds per candidate (the dict), CPU seconds in ``.cpu``."""
+
+    def __init__(self, names):
+        super().__init__({name: [] for name in names})
+        self.cpu = {name: [] for name in names}
+
+
 def interleaved(candidates, repeats, warmup=1):
     """Time several callables side by side, alternating between them.
 
@@ -101,19 +116,24 @@ def interleaved(candidates, repeats, warmup=1):
 
     Returns
     -------
-    times : dict of str -> list of float
-        Wall-clock seconds of each timed call.
+    times : Timings
+        ``times[name]`` lists the wall-clock seconds of each timed call and
+        ``times.cpu[name]`` the process CPU seconds. For a single-threaded
+        call the CPU time is close to what the call takes on an idle core,
+        even when other processes compete for the machine.
     """
     for _ in range(warmup):
         for fn in candidates.values():
             fn()
-    times = {name: [] for name in candidates}
+    times = Timings(candidates)
     for i in range(repeats):
         # Rotate the starting point so no candidate always runs first.
         names = list(candidates)
         names = names[i % len(names):] + names[: i % len(names)]
         for name in names:
+            cpu0 = time.process_time()
             times[name].append(timed(candidates[name])[0])
+            times.cpu[name].append(time.process_time() - cpu0)
     return times
 
 
@@ -121,13 +141,15 @@ def median(values):
     return float(np.median(values))
 
 
-def paired_ratio(times, name, reference):
+def paired_ratio(times, name, reference, cpu=False):
     """Median over repeats of ``times[name][i] / times[reference][i]``.
 
     Pairing the i-th repeat of each candidate cancels slow phases of the
-    machine that hit both runs of the pair.
+    machine that hit both runs of the pair. ``cpu=True`` uses the CPU times
+    of a :class:`Timings`.
     """
-    a, b = np.asarray(times[name]), np.asarray(times[reference])
+    source = times.cpu if cpu else times
+    a, b = np.asarray(source[name]), np.asarray(source[reference])
     return float(np.median(a / b))
 
 

@@ -92,12 +92,12 @@ print(json.dumps({{"extra": extra, "traced": traced, "reset": ok, "out": Z.nbyte
 '''
 
 
-def memory_report(sizes):
+def memory_report(sizes, contrast_sizes):
     """Peak memory above the input while transforming, for several n_samples."""
     rows = []
     results = {}
-    for mode in ("skae", "unchunked"):
-        for n in sizes:
+    for mode, mode_sizes in (("skae", sizes), ("unchunked", contrast_sizes)):
+        for n in mode_sizes:
             print(f"transform: memory {mode} n={n}", flush=True)
             r = C.run_python(MEMORY_CODE.format(n=n, mode=mode, k=K, hidden=HIDDEN))
             results[mode, n] = r
@@ -121,7 +121,7 @@ def report(quick=False):
     X = C.digits_like(n)
     X64 = X.astype(np.float64)
     est = _fitted(X)
-    encoder = est.module_.encoder.eval()
+    encoder = est.module_.encoder.eval().requires_grad_(False)
     Xs = ((X - est.mean_) / est.scale_).astype(np.float32)
     pca = PCA(K, random_state=0).fit(X[:20000])
     cands = {
@@ -135,47 +135,68 @@ def report(quick=False):
         "skae transform (float64 in, computes in float64)": lambda: est.transform(X64),
         "PCA.transform (float32)": lambda: pca.transform(X),
     }
-    repeats = 5 if quick else 9
-    print(f"transform: throughput x {repeats}", flush=True)
-    times = C.interleaved(cands, repeats)
+    repeats = 7 if quick else 15
     ref = "bare encoder + scaling, 4096-row chunks"
     strict = "bare encoder only (pre-scaled input), 4096-row chunks"
-    rows = []
-    for name, values in times.items():
-        t = C.median(values)
-        rows.append(
-            [
-                name,
-                n / t / 1e6,
-                C.paired_ratio(times, ref, name),
-                C.paired_ratio(times, strict, name),
-                C.spread(values),
-            ]
-        )
+    skae_name = "skae transform (float32 in)"
+    default_threads = torch.get_num_threads()
+    settings = [1] if default_threads == 1 else [1, default_threads]
+    rows, measured = [], {}
+    for threads in settings:
+        print(f"transform: throughput, {threads} thread(s) x {repeats}", flush=True)
+        with C.torch_threads(threads):
+            times = C.interleaved(cands, repeats)
+        measured[threads] = times
+        for name, values in times.items():
+            t = C.median(values)
+            rows.append(
+                [
+                    threads,
+                    name,
+                    n / t / 1e6,
+                    C.paired_ratio(times, ref, name),
+                    C.paired_ratio(times, strict, name),
+                    C.spread(values),
+                ]
+            )
     out = ["## Transform throughput and memory\n"]
     out.append(
         f"{n:,} digits-like rows x 64 features, model 64-128-10 (skae's fitted weights, "
-        f"the same weights in the bare encoders), torch threads = {torch.get_num_threads()} "
-        f"(caller's default), {repeats} interleaved repeats. 'x bare' columns are "
-        "throughput ratios (higher is better for skae).\n"
+        "the same weights in the bare encoders), "
+        f"{repeats} interleaved repeats per thread setting; skae's transform uses "
+        "the caller's torch thread setting. 'x bare' columns are throughput ratios "
+        "(higher is better). On a machine shared with other busy processes, two "
+        "OpenMP threads wait on each other at every chunk, so the 2-thread rows "
+        "are slow and noisy; the 1-thread rows are the reliable comparison.\n"
     )
     out.append(
         C.table(
-            ["candidate", "M rows/s", "x bare (+scaling)", "x bare (encoder only)", "IQR"],
+            ["threads", "candidate", "M rows/s", "x bare (+scaling)", "x bare (encoder only)",
+             "IQR"],
             rows,
         )
     )
-    skae_ratio = C.paired_ratio(times, ref, "skae transform (float32 in)")
-    skae_strict = C.paired_ratio(times, strict, "skae transform (float32 in)")
+    parts = []
+    ok = True
+    for threads, times in measured.items():
+        r1 = C.paired_ratio(times, ref, skae_name)
+        r2 = C.paired_ratio(times, strict, skae_name)
+        rate = n / C.median(times[skae_name]) / 1e6
+        parts.append(
+            f"{threads} thread(s): {r1:.2f}x encoder+scaling, {r2:.2f}x encoder alone "
+            f"({rate:.2f} M rows/s)"
+        )
+        if threads == 1:
+            ok = min(r1, r2) >= 0.8
     C.record_target(
-        "transform >= 0.8x bare chunked encoder throughput",
-        f"{skae_ratio:.2f}x vs encoder+scaling, {skae_strict:.2f}x vs encoder on pre-scaled "
-        f"input ({n / C.median(times['skae transform (float32 in)']) / 1e6:.2f} M rows/s)",
-        skae_ratio >= 0.8,
+        "transform >= 0.8x bare chunked encoder throughput (judged at 1 thread, "
+        "against both bare variants)",
+        "; ".join(parts),
+        ok,
     )
 
     sizes = (50_000, 200_000) if quick else (50_000, 200_000, 800_000)
-    mem_rows, results = memory_report(sizes)
+    mem_rows, results = memory_report(sizes, sizes[-1:] if quick else sizes[:2])
     out.append(
         "\n### Peak memory of one transform call\n\n"
         "Each measurement runs in a fresh interpreter: the data is built, a small "
