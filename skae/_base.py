@@ -8,9 +8,13 @@ and overrides a few hooks:
 
 * ``_module_factory(n_features)`` -- the torch module (``encode``/``decode``);
 * ``_loss(output, target)`` -- the training loss, in network units;
-* ``_corruption(reference)`` -- what is done to the input while training;
-* ``_encode(module, x)`` -- the code returned by ``transform``;
-* ``_fit_statistics(X)`` -- extra statistics learnt on the first fit.
+* ``_corruption(stats, device)`` -- what is done to the input while training;
+* ``_encode(module, x)`` / ``_reconstruct(module, x)`` -- what inference uses;
+* ``_check_params(n_features)`` -- checks the parameter rules cannot express;
+* ``_fit_statistics(X)`` with ``_extra_statistics`` -- statistics learnt on
+  the first fit;
+* ``_resumable_params`` -- parameters that may change between a fit and a
+  warm-started fit or ``partial_fit`` (all others define the network).
 """
 
 import copy
@@ -274,7 +278,7 @@ class BaseAutoencoder(
 
         init_generator = torch.Generator().manual_seed(int(seeds[0]))
         factory = self._module_factory(n_features)
-        module = _modules.build(factory, self._init_activation(), init_generator, device)
+        module = _modules.build(factory, self.activation, init_generator, device)
         if resume:
             module.load_state_dict(numpy_to_tensors(self._weights))
 
@@ -480,9 +484,6 @@ class BaseAutoencoder(
         else:
             base = int(check_random_state(self.random_state).randint(2**31 - 1))
         return np.random.SeedSequence([base, offset]).generate_state(4)
-
-    def _init_activation(self):
-        return self.activation
 
     @staticmethod
     def _data_statistics(X):
