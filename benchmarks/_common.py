@@ -9,7 +9,6 @@ Timings on a shared machine are noisy, so every comparison is run
 taken inside one such run are what the report quotes.
 """
 
-import contextlib
 import datetime
 import gzip
 import json
@@ -25,6 +24,9 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
+
+# Thread control for timed blocks: the same context manager skae trains under.
+from skae._training import torch_threads  # noqa: F401
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -72,19 +74,6 @@ def record_target(target, measured, verdict):
 
 # ------------------------------------------------------------------- timing
 
-
-@contextlib.contextmanager
-def torch_threads(n):
-    """Run the block with ``n`` torch intra-op threads; restore the setting after."""
-    previous = torch.get_num_threads()
-    if n is None or n == previous:
-        yield
-        return
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 def timed(fn):
