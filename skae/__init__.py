@@ -5,14 +5,14 @@ from ._convolutional import ConvolutionalAutoencoderTransformer
 from ._denoising import DenoisingAutoencoderTransformer
 from ._outlier import AutoencoderOutlierDetector
 from ._variational import VariationalAutoencoderTransformer
-
-__version__ = "0.1.0"
+from ._base import InconsistentVersionWarning, __version__
 
 __all__ = [
     "AutoencoderOutlierDetector",
     "AutoencoderTransformer",
     "ConvolutionalAutoencoderTransformer",
     "DenoisingAutoencoderTransformer",
+    "InconsistentVersionWarning",
     "VariationalAutoencoderTransformer",
     "__version__",
 ]

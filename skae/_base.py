@@ -1,28 +1,33 @@
 """The estimator layer shared by every skae autoencoder.
 
-:class:`BaseAutoencoder` holds what the estimators have in common: the
-parameter rules, input validation, scaling, training through
-:mod:`skae._training`, chunked inference, feature names, tags and
-persistence. A concrete estimator adds its own parameters and documentation,
-and overrides a few hooks:
+:class:`BaseAutoencoder` validates, resolves and assigns; the training engine
+(:func:`skae._training.train`) trains; the networks live in
+:mod:`skae._modules`. A variant is a small subclass with its own parameters
+and documentation that overrides some of these hooks:
 
-* ``_module_factory(n_features)`` -- the torch module (``encode``/``decode``);
-* ``_loss(output, target)`` -- the training loss, in network units;
-* ``_corruption(stats, device)`` -- what is done to the input while training;
-* ``_encode(module, x)`` / ``_reconstruct(module, x)`` -- what inference uses;
+* ``_build_network(n_features, n_components)`` -- the torch network, whose
+  ``forward(x)`` returns ``(reconstruction, code, *extras)``;
+* ``_loss(output, target, X)`` -- the training loss in network units, where
+  ``output`` is what ``forward`` returned, ``target`` the clean batch and
+  ``X`` the network's (possibly corrupted) input;
+* ``_corruption(stats)`` -- what is done to the input while training;
 * ``_check_params(n_features)`` -- checks the parameter rules cannot express;
-* ``_fit_statistics(X)`` with ``_extra_statistics`` -- statistics learnt on
-  the first fit;
-* ``_resumable_params`` -- parameters that may change between a fit and a
-  warm-started fit or ``partial_fit`` (all others define the network).
+* ``_fit_statistics(X, rows)`` -- extra fitted attributes learnt on the first fit.
+
+Class attributes say the rest: ``_architecture_params`` (parameters that
+shape the network, which a warm start may not change), ``_pca_anchored``
+(the network starts as PCA), ``_overcomplete`` (a code wider than the input
+is allowed) and ``_codes_in_input_units`` (codes scale with the input, as
+PCA's do).
 """
 
 import copy
-import functools
 import math
 import numbers
+import sys
 import warnings
 from numbers import Integral, Real
+from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
@@ -34,28 +39,20 @@ from sklearn.base import (
     _fit_context,
 )
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.sparsefuncs import mean_variance_axis
+from sklearn.model_selection import train_test_split
+from sklearn.utils._param_validation import Interval, RealNotInt, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
-from skorch.helper import predefined_split
 
 from . import _modules
-from ._training import (
-    CHUNK_SIZE,
-    AutoencoderNet,
-    BatchIterator,
-    ConvergenceMonitor,
-    EpochProgressBar,
-    ReconstructionCriterion,
-    RowSource,
-    SklearnCallbackBridge,
+from ._training import RowSource, network_statistics, principal_axes, to_tensor, train
+from ._utils import (
+    NETWORK_UNIT_LIMIT,
+    as_tensor,
+    map_chunks,
     numpy_to_tensors,
     resolve_device,
-    tensors_to_numpy,
-    to_network_units,
-    torch_threads,
-    training_threads,
+    seed_sequence,
+    torch_generator,
 )
 
 try:  # scikit-learn >= 1.9
@@ -66,8 +63,31 @@ except ImportError:  # pragma: no cover - older scikit-learn
         """Stand-in for scikit-learn versions without ``sklearn.callback``."""
 
 
-def _mse(output, target):
-    return torch.nn.functional.mse_loss(output, target)
+# n_components=None keeps the smallest code that explains this fraction of
+# the validation rows' variance.
+DEFAULT_EXPLAINED_VARIANCE = 0.95
+
+# The automatic schedule: about this many optimizer steps, within these
+# bounds on the number of epochs.
+STEP_BUDGET = 4000
+EPOCH_BOUNDS = (20, 1000)
+
+# Patience covers at least this many optimizer steps, so that data small
+# enough for one step per epoch is not stopped by a few noisy epochs.
+MIN_PATIENCE_STEPS = 200
+
+# Fewer rows than this and nothing is held out for validation.
+MIN_VALIDATION_ROWS = 2
+
+__version__ = "0.2.0"
+
+
+class InconsistentVersionWarning(UserWarning):
+    """An estimator was unpickled from another version of skae.
+
+    Its state may not fit this version's code: refit it, or load it with
+    the version that saved it.
+    """
 
 
 def _check_hidden_layer_sizes(hidden_layer_sizes):
@@ -77,16 +97,29 @@ def _check_hidden_layer_sizes(hidden_layer_sizes):
         else tuple(hidden_layer_sizes)
     )
     for size in sizes:
-        if (
-            not isinstance(size, numbers.Integral)
-            or isinstance(size, bool)
-            or size < 1
-        ):
+        if not isinstance(size, numbers.Integral) or isinstance(size, bool) or size < 1:
             raise ValueError(
                 "hidden_layer_sizes must hold positive integers; got "
                 f"{hidden_layer_sizes!r}."
             )
     return tuple(int(size) for size in sizes)
+
+
+def _mse(output, target, X):
+    return torch.nn.functional.mse_loss(output[0], target)
+
+
+def warn_user(message, category):
+    """Warn with the first frame outside skae and the libraries it calls."""
+    skip = [str(Path(__file__).parent)]
+    for name in ("sklearn", "skorch", "torch"):
+        module = sys.modules.get(name)
+        if module is not None and getattr(module, "__file__", None):
+            skip.append(str(Path(module.__file__).parent))
+    level, frame = 1, sys._getframe(1)
+    while frame is not None and frame.f_code.co_filename.startswith(tuple(skip)):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, category, stacklevel=level)
 
 
 class BaseAutoencoder(
@@ -95,13 +128,17 @@ class BaseAutoencoder(
     """Shared estimator behind every skae autoencoder. Not for direct use."""
 
     _parameter_constraints: dict = {
-        "n_components": [Interval(Integral, 1, None, closed="left")],
+        "n_components": [
+            Interval(Integral, 1, None, closed="left"),
+            Interval(RealNotInt, 0, 1, closed="neither"),
+            None,
+        ],
         "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
         "activation": [StrOptions(set(_modules.ACTIVATIONS))],
         "alpha": [Interval(Real, 0, None, closed="left")],
         "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
         "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
-        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "max_iter": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
         "early_stopping": ["boolean"],
@@ -112,19 +149,24 @@ class BaseAutoencoder(
         "device": [str],
     }
 
+    _architecture_params = ("n_components", "hidden_layer_sizes", "activation")
+    _pca_anchored = True
+    _overcomplete = False
+    _codes_in_input_units = True
+
     def __init__(
         self,
-        n_components=2,
+        n_components=None,
         *,
         hidden_layer_sizes=(256, 128),
         activation="relu",
         alpha=0.0,
         batch_size="auto",
         learning_rate_init=1e-3,
-        max_iter=200,
+        max_iter="auto",
         tol=1e-4,
         n_iter_no_change=10,
-        early_stopping=False,
+        early_stopping=True,
         validation_fraction=0.1,
         random_state=None,
         verbose=0,
@@ -149,41 +191,30 @@ class BaseAutoencoder(
 
     # ------------------------------------------------------------------ hooks
 
-    def _loss(self, output, target):
-        """Training loss in network units; ``output`` is what ``forward`` returns."""
-        return _mse(output, target)
-
-    def _module_factory(self, n_features):
-        """Return a no-argument callable that builds the torch module."""
+    def _build_network(self, n_features, n_components):
+        """The torch network for ``n_features`` inputs and a code of ``n_components``."""
         sizes = _check_hidden_layer_sizes(self.hidden_layer_sizes)
-        return lambda: _modules.MLPAutoencoder(
-            n_features, sizes, self.n_components, self.activation
-        )
+        return _modules.mlp_autoencoder(n_features, sizes, n_components, self.activation)
 
-    def _check_params(self, n_features):
-        """Check what ``_parameter_constraints`` cannot express. Raise ValueError."""
-        _check_hidden_layer_sizes(self.hidden_layer_sizes)
+    def _loss(self, output, target, X):
+        """Training loss in network units: the mean squared reconstruction error."""
+        return _mse(output, target, X)
 
-    # Names of the attributes returned by ``_fit_statistics``.
-    _extra_statistics = ()
-
-    def _fit_statistics(self, X):
-        """Extra fitted attributes learnt from the data of the first fit."""
-        return {}
-
-    def _corruption(self, stats, device):
-        """``corrupt(batch, *, generator) -> input`` for training batches, or None.
+    def _corruption(self, stats):
+        """``corrupt(batch, generator) -> network_input`` for training, or None.
 
         ``stats`` holds the fitted statistics (``mean_``, ``scale_`` and those
-        of ``_fit_statistics``). The result replaces the network's input
-        while the target stays the clean batch: a tensor, or a dict of
-        keyword arguments for the module's ``forward`` (skorch unpacks it),
-        which is how the variational module receives its noise.
+        of :meth:`_fit_statistics`).
         """
         return None
 
-    def _encode(self, module, x):
-        return module.encode(x)
+    def _check_params(self, n_features):
+        """Check what ``_parameter_constraints`` cannot express; raise ValueError."""
+        _check_hidden_layer_sizes(self.hidden_layer_sizes)
+
+    def _fit_statistics(self, X, rows):
+        """Extra fitted attributes learnt from the rows ``rows`` (None: all) of X."""
+        return {}
 
     # -------------------------------------------------------------- fitting
 
@@ -210,9 +241,11 @@ class BaseAutoencoder(
     def partial_fit(self, X, y=None):
         """Train for one epoch over X, starting from the current state.
 
-        An unfitted estimator is initialised first. The optimizer's state is
-        kept from one call to the next, so a sequence of calls behaves like
-        one long fit. There is no validation split and no convergence check.
+        An unfitted estimator is initialised from X first: its statistics
+        and, for PCA-anchored networks, its starting point come from this
+        first batch of data. The optimizer's state is kept from one call to
+        the next, so a sequence of calls behaves like one long fit at a
+        constant step size. There is no validation split and no stopping rule.
 
         Parameters
         ----------
@@ -230,329 +263,348 @@ class BaseAutoencoder(
         return self
 
     def _fit(self, X, *, incremental):
-        fitted = hasattr(self, "_weights")
-        resume = fitted and (incremental or self.warm_start)
+        previous = self.__dict__.get("_model")
+        resume = previous is not None and (incremental or self.warm_start)
         if resume:
-            # _fit_context skips this for partial_fit on a fitted estimator.
-            self._validate_params()
-            self._check_architecture_unchanged()
-        # A fresh fit validates on a shallow copy: validate_data records the
-        # feature count and names on the object it is given, and a fit that
-        # fails later must leave a fitted estimator as it was.
-        checked = self if resume else copy.copy(self)
+            self._validate_params()  # _fit_context skips it for partial_fit
+            self._check_architecture(previous)
+
+        # 1. Validate, on a copy: validate_data records the features on the
+        #    object it is given, and a failed fit must leave self as it was.
+        checked = self._feature_view(previous) if resume else copy.copy(self)
         X = validate_data(
-            checked,
-            X,
-            reset=not resume,
-            accept_sparse="csr",
+            checked, X, reset=not resume, accept_sparse="csr",
             dtype=[np.float64, np.float32],
         )
         n_samples, n_features = X.shape
         self._check_params(n_features)
         device = resolve_device(self.device)
-        batch_size = self._resolve_batch_size(n_samples)
-        if self.early_stopping and not incremental:
-            n_valid = math.ceil(self.validation_fraction * n_samples)
-            if n_samples - n_valid < 1:
-                raise ValueError(
-                    f"early_stopping needs at least 2 samples; got {n_samples}."
-                )
 
-        # Everything below builds new objects; the estimator is only written at
-        # the end, in one step.
-        previous_iter = self.n_iter_ if resume else 0
-        seeds = self._seeds(previous_iter)
+        # 2. Resolve: rows, statistics, code size, schedule.
+        done = previous["n_iter"] if resume else 0
+        split_seed, init_seq, shuffle_seq, noise_seq, valid_seq = seed_sequence(
+            self.random_state, done
+        ).spawn(5)
+        train_rows, valid_rows = self._split(n_samples, split_seed, incremental)
         if resume:
-            stats = {"mean_": self.mean_, "scale_": self.scale_}
-            stats.update(
-                {k: getattr(self, k) for k in self._extra_statistics}
-            )
+            stats = dict(previous["stats"])
         else:
-            stats = self._data_statistics(X)
-            stats.update(self._fit_statistics(X))
-        stats["n_features_in_"] = checked.n_features_in_
-        if hasattr(checked, "feature_names_in_"):
-            stats["feature_names_in_"] = checked.feature_names_in_
-        mean, scale = stats["mean_"], stats["scale_"]
-        unit = scale**2
-
-        init_generator = torch.Generator().manual_seed(int(seeds[0]))
-        factory = self._module_factory(n_features)
-        module = _modules.build(factory, self.activation, init_generator, device)
-        if resume:
-            module.load_state_dict(numpy_to_tensors(self._weights))
-
-        if self.early_stopping and not incremental:
-            order = np.random.default_rng(seeds[1]).permutation(n_samples)
-            valid_idx, train_idx = np.sort(order[:n_valid]), np.sort(order[n_valid:])
-            train = RowSource(X[train_idx], mean, scale, device)
-            valid = RowSource(X[valid_idx], mean, scale, device)
-        else:
-            train, valid = RowSource(X, mean, scale, device), None
-
-        corrupt = self._corruption(stats, device)
-        if corrupt is not None:
-            noise_generator = torch.Generator(device=device).manual_seed(int(seeds[2]))
-            corrupt = functools.partial(corrupt, generator=noise_generator)
-
-        epochs = 1 if incremental else self.max_iter
-        monitor = ConvergenceMonitor(
-            early_stopping=self.early_stopping and not incremental,
-            tol=self.tol * unit,
-            n_iter_no_change=self.n_iter_no_change,
-            check_convergence=not incremental,
+            mean, scale = network_statistics(X, train_rows)
+            stats = {"mean_": mean, "scale_": scale, **self._fit_statistics(X, train_rows)}
+        data = to_tensor(X, stats["mean_"], stats["scale_"], device)
+        train_data = RowSource(data, train_rows, stats["mean_"], stats["scale_"], device)
+        valid_data = None if valid_rows is None else RowSource(
+            data, valid_rows, stats["mean_"], stats["scale_"], device
         )
-        callbacks = [("monitor", monitor)]
-        if self.verbose:
-            callbacks.append(("progress", EpochProgressBar(epochs)))
+        batch_size = self._resolve_batch_size(len(train_data))
+        steps_per_epoch = math.ceil(len(train_data) / batch_size)
+        epochs = 1 if incremental else self._resolve_max_iter(steps_per_epoch)
+
+        # 3. Build the network: from the previous weights, or from PCA.
+        generator = torch_generator(init_seq)
+        if resume:
+            n_components = previous["n_components"]
+            network = self._new_network(n_features, n_components, generator)
+            network.load_state_dict(numpy_to_tensors(previous["weights"]))
+        else:
+            components = explained = None
+            if self._pca_anchored or not isinstance(self.n_components, Integral):
+                components, explained = principal_axes(train_data, valid_data)
+            n_components = self._resolve_n_components(n_features, explained)
+            network = self._new_network(n_features, n_components, generator)
+            if self._pca_anchored:
+                network.anchor(torch.from_numpy(components))
+        if hasattr(network, "generator"):
+            network.generator = torch_generator(noise_seq, device)
+
+        # 4. Train.
+        corrupt = self._corruption(stats)
         context = self._callback_context(epochs)
-        if getattr(self, "_skl_callbacks", None):
-            callbacks.append(
-                (
-                    "sklearn",
-                    SklearnCallbackBridge(
-                        context,
-                        self,
-                        X,
-                        lambda net: self._fitted_attributes(net, stats, len(train), previous_iter),
-                    ),
-                )
-            )
-
-        net = AutoencoderNet(
-            module,
-            criterion=ReconstructionCriterion(self._loss, unit),
-            optimizer=torch.optim.Adam,
-            lr=self.learning_rate_init,
-            max_epochs=epochs,
-            batch_size=batch_size,
-            iterator_train=BatchIterator,
-            iterator_train__shuffle=True,
-            iterator_train__generator=torch.Generator().manual_seed(int(seeds[3])),
-            iterator_train__corrupt=corrupt,
-            iterator_valid=BatchIterator,
-            iterator_valid__batch_size=CHUNK_SIZE,
-            train_split=None if valid is None else predefined_split(valid),
-            callbacks=callbacks,
-            device=device,
-            verbose=int(self.verbose),
-            alpha=self.alpha,
-            **({"optimizer__fused": True} if device.type in ("cpu", "cuda") else {}),
-        )
-        net.initialize()
-        if incremental and fitted and self._optimizer_state is not None:
-            net.optimizer_.load_state_dict(numpy_to_tensors(self._optimizer_state))
-
         if context is not None:
             context.call_on_fit_task_begin(estimator=self, X=X)
-        with torch_threads(training_threads(module, batch_size)):
-            net.partial_fit(train)
+        result = train(
+            network, train_data, valid_data,
+            loss=self._loss,
+            max_epochs=epochs,
+            batch_size=batch_size,
+            learning_rate=self.learning_rate_init,
+            alpha=self.alpha,
+            schedule="constant" if incremental else "cosine",
+            tol=self.tol,
+            patience=None if incremental else max(
+                self.n_iter_no_change, math.ceil(MIN_PATIENCE_STEPS / steps_per_epoch)
+            ),
+            keep_start=not incremental and (resume or self._pca_anchored),
+            corrupt=corrupt,
+            shuffle_generator=torch_generator(shuffle_seq),
+            noise_generator=torch_generator(noise_seq, device),
+            valid_noise_seed=int(valid_seq.generate_state(1)[0]),
+            device=device,
+            optimizer_state=previous["optimizer_state"] if resume and incremental else None,
+            callbacks=self._progress_callbacks(epochs),
+            on_epoch_end=self._callback_hook(context, X, stats, n_features, n_components),
+        )
 
-        attributes = self._fitted_attributes(net, stats, len(train), previous_iter)
-        if monitor.diverged_:
-            attributes["_optimizer_state"] = None
-            warnings.warn(
-                f"Training diverged (non-finite loss) in epoch {attributes['n_iter_']}; "
+        # 5. Warn.
+        if result.diverged:
+            warn_user(
+                f"Training diverged (non-finite loss) in epoch {done + result.n_epochs}; "
                 "the weights of the last finite epoch are kept. Try a smaller "
                 "learning_rate_init.",
                 RuntimeWarning,
             )
-        elif not incremental and not monitor.converged_ and len(net.history) == epochs:
-            warnings.warn(
+        elif (
+            not incremental and self.max_iter != "auto" and not result.converged
+            and result.n_epochs == epochs
+        ):
+            warn_user(
                 f"Maximum iterations ({self.max_iter}) reached and the optimization "
-                "hasn't converged yet.",
+                "hasn't converged yet. Leave max_iter='auto' to size the "
+                "schedule to the data.",
                 ConvergenceWarning,
             )
-        if "feature_names_in_" not in attributes:
-            self.__dict__.pop("feature_names_in_", None)
-        self.__dict__.update(attributes)
-        if context is not None:
-            # The estimator itself is now the fitted state: nothing to rebuild.
-            context.call_on_fit_task_end(
-                estimator=self, X=X, reconstruction_attributes={}
+        if self.verbose and result.best_epoch == 0 and self._pca_anchored and not resume:
+            print(
+                "The network did not beat PCA on the validation rows: the fitted "
+                "model is PCA.",
+                flush=True,
             )
 
-    def _fitted_attributes(self, net, stats, n_train, previous_iter):
-        """Everything fit assigns, as plain data, from the state of ``net``.
-
-        ``n_train`` is the number of rows trained on per epoch.
-        """
-        history = net.history
-        losses = [row["train_loss"] for row in history]
-        resume = previous_iter > 0
-        attributes = dict(stats)
-        attributes.update(
-            _weights=tensors_to_numpy(net.module_.state_dict()),
-            _optimizer_state=tensors_to_numpy(net.optimizer_.state_dict()),
-            _cache={},
-            _fitted_params=self.get_params(deep=False),
-            n_iter_=previous_iter + len(history),
-            t_=(self.t_ if resume else 0) + n_train * len(history),
-            loss_curve_=(list(self.loss_curve_) if resume else []) + losses,
+        # 6. Assign, in one step.
+        self._assign(
+            self._fitted_state(
+                result, previous if resume else None, stats, checked, n_components,
+                len(train_data), anchored=self._pca_anchored and not resume,
+            )
         )
-        finite = [v for v in attributes["loss_curve_"] if math.isfinite(v)]
-        attributes["best_loss_"] = min(finite) if finite else math.inf
-        if self.early_stopping and len(history) and "valid_loss" in history[0]:
-            scores = [-row["valid_loss"] for row in history]
-            attributes["validation_scores_"] = scores
-            attributes["best_validation_score_"] = max(scores)
-        else:
-            attributes["validation_scores_"] = None
-            attributes["best_validation_score_"] = None
-        return attributes
+        if context is not None:
+            context.call_on_fit_task_end(estimator=self, X=X, reconstruction_attributes={})
 
-    def _callback_context(self, epochs):
-        if not hasattr(self, "_init_callback_context"):
-            return None
-        return self._init_callback_context(max_subtasks=epochs)
+    def _new_network(self, n_features, n_components, generator):
+        return _modules.build(
+            lambda: self._build_network(n_features, n_components), self.activation, generator
+        )
 
-    def _resolve_batch_size(self, n_samples):
+    def _split(self, n_samples, seed_seq, incremental):
+        """Training and validation row indices (None for "all" / "none")."""
+        if incremental or not self.early_stopping:
+            return None, None
+        n_valid = math.ceil(self.validation_fraction * n_samples)
+        if n_valid < MIN_VALIDATION_ROWS or n_samples - n_valid < MIN_VALIDATION_ROWS:
+            return None, None
+        seed = int(seed_seq.generate_state(1)[0])
+        train_rows, valid_rows = train_test_split(
+            np.arange(n_samples), test_size=self.validation_fraction, random_state=seed
+        )
+        return np.sort(train_rows), np.sort(valid_rows)
+
+    def _resolve_n_components(self, n_features, explained):
+        n_components = self.n_components
+        if n_components is None:
+            n_components = DEFAULT_EXPLAINED_VARIANCE
+        if not isinstance(n_components, Integral):
+            reached = np.flatnonzero(explained >= n_components - 1e-12)
+            return int(reached[0]) + 1 if len(reached) else n_features
+        if n_components > n_features and not self._overcomplete:
+            raise ValueError(
+                f"n_components={n_components} must be between 1 and "
+                f"n_features={n_features}: a code wider than the input compresses "
+                "nothing."
+            )
+        return int(n_components)
+
+    def _resolve_batch_size(self, n_train):
         if self.batch_size == "auto":
-            return min(200, n_samples)
-        if self.batch_size > n_samples:
-            warnings.warn(
-                f"batch_size={self.batch_size} is larger than the {n_samples} "
-                "samples; it is clipped to the number of samples.",
+            return min(max(32, n_train // 20), 256, n_train)
+        if self.batch_size > n_train:
+            warn_user(
+                f"batch_size={self.batch_size} is larger than the {n_train} "
+                "training rows; it is clipped to the number of rows.",
                 UserWarning,
             )
-        return min(self.batch_size, n_samples)
+        return min(self.batch_size, n_train)
 
-    # Parameters that may change between a fit and a warm-started fit or
-    # partial_fit. Every other parameter defines the network.
-    _resumable_params = (
-        "alpha",
-        "batch_size",
-        "learning_rate_init",
-        "max_iter",
-        "tol",
-        "n_iter_no_change",
-        "early_stopping",
-        "validation_fraction",
-        "random_state",
-        "verbose",
-        "warm_start",
-        "device",
-    )
+    def _resolve_max_iter(self, steps_per_epoch):
+        if self.max_iter != "auto":
+            return self.max_iter
+        low, high = EPOCH_BOUNDS
+        return min(max(math.ceil(STEP_BUDGET / steps_per_epoch), low), high)
 
-    def _check_architecture_unchanged(self):
-        current = self.get_params(deep=False)
+    def _check_architecture(self, previous):
+        fitted = previous["architecture"]
         changed = [
-            name
-            for name, value in self._fitted_params.items()
-            if name not in self._resumable_params
-            and not _same_param(value, current[name])
+            name for name in self._architecture_params
+            if not _same_param(fitted[name], getattr(self, name))
         ]
         if changed:
             detail = ", ".join(
-                f"{name}={self._fitted_params[name]!r} -> {current[name]!r}"
-                for name in changed
+                f"{name}={fitted[name]!r} -> {getattr(self, name)!r}" for name in changed
             )
             raise ValueError(
-                f"Cannot continue training: the network was fitted with other "
-                f"parameters ({detail}). Call fit with warm_start=False to start "
+                "Cannot continue training: the network was fitted with another "
+                f"architecture ({detail}). Call fit with warm_start=False to start "
                 "again."
             )
 
-    def _fitted(self):
-        """A consistent view of the fitted model, for inference.
+    def _fitted_state(self, result, previous, stats, checked, n_components, n_train, anchored):
+        """The fitted model (one dict) and the public fitted attributes, from a result."""
+        unit = stats["scale_"] ** 2
+        losses = [v * unit for v in result.train_losses]
+        valid = [v * unit for v in result.valid_losses]
+        n_iter = (previous["n_iter"] if previous else 0) + result.n_epochs
+        kept_valid = (
+            valid[result.best_epoch - 1] if valid and result.best_epoch > 0
+            else (result.start_loss * unit if result.start_loss is not None and valid else None)
+        )
+        model = {
+            "architecture": {name: getattr(self, name) for name in self._architecture_params},
+            "n_components": n_components,
+            "n_features": checked.n_features_in_,
+            "feature_names": getattr(checked, "feature_names_in_", None),
+            "stats": stats,
+            "weights": result.weights,
+            "optimizer_state": result.optimizer_state,
+            "n_iter": n_iter,
+        }
+        curve = (list(previous["public"]["loss_curve_"]) if previous else []) + losses
+        finite = [v for v in curve if math.isfinite(v)]
+        public = {
+            **stats,
+            "n_components_": n_components,
+            "n_features_in_": checked.n_features_in_,
+            "n_iter_": n_iter,
+            "t_": (previous["public"]["t_"] if previous else 0) + n_train * result.n_epochs,
+            "loss_curve_": curve,
+            "best_loss_": min(finite) if finite else math.inf,
+            "validation_scores_": [-v for v in valid] if valid else None,
+            "best_validation_score_": -min(valid) if valid else None,
+            "validation_error_": kept_valid,
+            "pca_validation_error_": (
+                result.start_loss * unit if anchored and result.start_loss is not None else None
+            ),
+            "is_pca_": bool(anchored and result.best_epoch == 0),
+        }
+        if hasattr(checked, "feature_names_in_"):
+            public["feature_names_in_"] = checked.feature_names_in_
+        model["public"] = public
+        return model
 
-        A shallow copy of the estimator taken from one read of its
-        ``__dict__`` (so a refit in another thread cannot mix two states),
-        with the parameters it was fitted with, except ``device``, which is
-        where inference should run now.
-        """
-        check_is_fitted(self)
-        view = object.__new__(type(self))
-        view.__dict__ = self.__dict__.copy()
-        params = dict(view._fitted_params)
-        params.pop("device", None)
-        view.__dict__.update(params)
-        return view
+    def _assign(self, model):
+        if "feature_names_in_" not in model["public"]:
+            self.__dict__.pop("feature_names_in_", None)
+        self.__dict__.update(model["public"])
+        self._cache = {}
+        self._model = model  # last: readers switch to the new model here
 
-    def _seeds(self, offset):
-        """Four seeds (init, split, noise, shuffle) derived from random_state.
+    def _progress_callbacks(self, epochs):
+        if not self.verbose:
+            return ()
+        from ._progress import EpochReporter
 
-        ``offset`` (the number of epochs already run) makes each partial_fit
-        call draw fresh shuffles and noise. With ``random_state=None`` the
-        seeds come from fresh OS entropy; numpy's global generator is never
-        touched.
-        """
-        if self.random_state is None:
-            base = np.random.SeedSequence().entropy
-        elif isinstance(self.random_state, numbers.Integral):
-            base = int(self.random_state)
-        else:
-            base = int(check_random_state(self.random_state).randint(2**31 - 1))
-        return np.random.SeedSequence([base, offset]).generate_state(4)
+        return [("progress", EpochReporter(epochs, self.verbose))]
 
-    @staticmethod
-    def _data_statistics(X):
-        """Centre per feature, scale by one number: the RMS of the feature spreads.
+    def _callback_context(self, epochs):
+        if not getattr(self, "_skl_callbacks", None):
+            return None
+        return self._init_callback_context(max_subtasks=epochs)
 
-        A single scale keeps the network's squared error proportional to the
-        squared error in the input's units, so training minimises what
-        ``score`` reports, and near-constant features are not blown up.
-        """
-        if sp.issparse(X):
-            mean, var = mean_variance_axis(X, axis=0)
-        else:
-            mean, var = X.mean(axis=0), X.var(axis=0)
-        scale = float(np.sqrt(np.mean(var)))
-        if not np.isfinite(scale) or scale <= np.finfo(np.float32).tiny:
-            scale = 1.0
-        return {"mean_": np.asarray(mean, dtype=np.float64), "scale_": scale}
+    def _callback_hook(self, context, X, stats, n_features, n_components):
+        """Report every epoch to scikit-learn's callbacks as a fit task."""
+        if context is None:
+            return None
+
+        def on_epoch_end(network, epoch, row):
+            def attributes():
+                weights = {k: v.detach().cpu().numpy().copy()
+                           for k, v in network.state_dict().items()}
+                return {
+                    **stats, "n_components_": n_components, "n_features_in_": n_features,
+                    "_model": {
+                        "architecture": {n: getattr(self, n) for n in self._architecture_params},
+                        "n_components": n_components, "n_features": n_features,
+                        "feature_names": None, "stats": stats, "weights": weights,
+                        "optimizer_state": None, "n_iter": epoch, "public": {},
+                    },
+                    "_cache": {},
+                }
+
+            task = context.subcontext(task_name="epoch")
+            task.call_on_fit_task_begin(estimator=self, X=X)
+            return task.call_on_fit_task_end(
+                estimator=self, X=X, reconstruction_attributes=attributes
+            )
+
+        return on_epoch_end
 
     # ------------------------------------------------------------ inference
 
-    def _inference_module(self, dtype):
-        """``(module, mean, scale, device)`` for inference in ``dtype`` (cached).
+    def __sklearn_is_fitted__(self):
+        return self.__dict__.get("_model") is not None
 
-        Call it on the view returned by :meth:`_fitted`.
-        """
+    def _snapshot(self):
+        """The fitted model, read once: a refit elsewhere cannot tear it."""
+        check_is_fitted(self)
+        return self._model
+
+    def _feature_view(self, model):
+        """An object that validate_data can check X against, from ``model``."""
+        view = object.__new__(type(self))
+        view.__dict__.update(self.get_params(deep=False))
+        view.n_features_in_ = model["n_features"]
+        if model["feature_names"] is not None:
+            view.feature_names_in_ = model["feature_names"]
+        return view
+
+    def _validate_input(self, model, X):
+        return validate_data(
+            self._feature_view(model), X, reset=False, accept_sparse="csr",
+            dtype=[np.float64, np.float32],
+        )
+
+    def _network(self, model, dtype):
+        """The fitted network on the inference device in ``dtype`` (cached)."""
         device = resolve_device(self.device, for_training=False)
         key = (str(device), dtype)
         cached = self._cache.get(key)
-        if cached is None:
-            module = self._cpu_module().to(device=device, dtype=dtype)
-            module = module.eval().requires_grad_(False)
-            mean = torch.as_tensor(self.mean_, dtype=dtype, device=device)
-            cached = self._cache[key] = (module, mean, self.scale_, device)
-        return cached
+        if cached is None or cached[0] is not model:
+            network = self._cpu_network(model).to(device=device, dtype=dtype)
+            network = network.eval().requires_grad_(False)
+            mean = torch.as_tensor(model["stats"]["mean_"], dtype=dtype, device=device)
+            cached = self._cache[key] = (model, network, mean, device)
+        return cached[1:]
 
-    def _cpu_module(self):
-        """A new float32 CPU module holding the fitted weights."""
+    def _cpu_network(self, model):
+        """A new float32 CPU network holding the fitted weights."""
         with torch.device("meta"):
-            module = self._module_factory(self.n_features_in_)()
-        module = module.to_empty(device="cpu")
-        module.load_state_dict(numpy_to_tensors(self._weights))
-        return module
+            network = self._build_network(model["n_features"], model["n_components"])
+        network = network.to_empty(device="cpu").to(torch.float32)
+        network.load_state_dict(numpy_to_tensors(model["weights"]))
+        return network
 
-    def _map_chunks(self, X, fn, width, dtype):
-        """Apply ``fn(module, x, raw, mean)`` to X in row blocks.
+    def _code_scale(self, model):
+        return model["stats"]["scale_"] if self._codes_in_input_units else 1.0
 
-        ``raw`` is a block of X as a tensor, ``x`` the same block in network
-        units and ``mean`` the fitted mean as a tensor. Call it on the view
-        returned by :meth:`_fitted`.
+    def _row_bytes(self, model, width):
+        widest = max([model["n_features"], model["n_components"], *_sizes(self)])
+        return 8 * (2 * model["n_features"] + 4 * widest + width)
 
-        Returns an ndarray of shape ``(n_samples, width)`` (or ``(n_samples,)``
-        when ``width`` is None) of ``dtype``.
-        """
+    def _run(self, model, X, fn, width, dtype):
+        """Apply ``fn(network, x_units, x, mean) -> tensor`` to X in row chunks."""
         torch_dtype = torch.float32 if dtype == np.float32 else torch.float64
-        module, mean, scale, device = self._inference_module(torch_dtype)
-        shape = (X.shape[0],) if width is None else (X.shape[0], width)
-        out = np.empty(shape, dtype=dtype)
-        with torch.inference_mode():
-            for start in range(0, X.shape[0], CHUNK_SIZE):
-                x = _as_tensor(X[start : start + CHUNK_SIZE], torch_dtype, device)
-                result = fn(module, (x - mean) / scale, x, mean)
-                out[start : start + CHUNK_SIZE] = result.cpu().numpy()
-        return out
+        network, mean, device = self._network(model, torch_dtype)
+        scale = model["stats"]["scale_"]
 
-    def _validate_input(self, X):
-        check_is_fitted(self)
-        return validate_data(
-            self, X, reset=False, accept_sparse="csr", dtype=[np.float64, np.float32]
-        )
+        def block(rows):
+            x = as_tensor(rows, torch_dtype, device)
+            units = ((x - mean) / scale).clamp(-NETWORK_UNIT_LIMIT, NETWORK_UNIT_LIMIT)
+            return fn(network, units, x, mean).cpu().numpy()
+
+        shape = (X.shape[0],) if width is None else (X.shape[0], width)
+        with torch.inference_mode():
+            return map_chunks(
+                X, block, shape=shape, dtype=dtype,
+                row_bytes=self._row_bytes(model, width or 1),
+            )
 
     def transform(self, X):
         """Encode X into codes.
@@ -564,16 +616,15 @@ class BaseAutoencoder(
 
         Returns
         -------
-        X_new : ndarray of shape (n_samples, n_components)
+        X_new : ndarray of shape (n_samples, n_components_)
             The codes, in X's floating dtype (float64 for integer input).
         """
-        fitted = self._fitted()
-        X = self._validate_input(X)
-        return fitted._map_chunks(
-            X,
-            lambda m, x, raw, mean: fitted._encode(m, x),
-            fitted.n_components,
-            X.dtype,
+        model = self._snapshot()
+        X = self._validate_input(model, X)
+        code_scale = self._code_scale(model)
+        return self._run(
+            model, X, lambda net, x, raw, mean: net.encode(x) * code_scale,
+            model["n_components"], X.dtype,
         )
 
     def inverse_transform(self, X):
@@ -581,43 +632,35 @@ class BaseAutoencoder(
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_components)
+        X : array-like of shape (n_samples, n_components_)
             Codes, as returned by :meth:`transform`.
 
         Returns
         -------
-        X_original : ndarray of shape (n_samples, n_features)
+        X_original : ndarray of shape (n_samples, n_features_in_)
             Reconstructions, in the input's units.
         """
-        fitted = self._fitted()
+        model = self._snapshot()
         Z = check_array(X, dtype=[np.float64, np.float32], input_name="X")
-        if Z.shape[1] != fitted.n_components:
+        if Z.shape[1] != model["n_components"]:
             raise ValueError(
                 f"X has {Z.shape[1]} features, but inverse_transform expects codes "
-                f"of width n_components={fitted.n_components}."
+                f"of width n_components_={model['n_components']}."
             )
+        code_scale, scale = self._code_scale(model), model["stats"]["scale_"]
         torch_dtype = torch.float32 if Z.dtype == np.float32 else torch.float64
-        module, mean, scale, device = fitted._inference_module(torch_dtype)
-        out = np.empty((Z.shape[0], fitted.n_features_in_), dtype=Z.dtype)
+        network, mean, device = self._network(model, torch_dtype)
+
+        def block(rows):
+            z = as_tensor(rows, torch_dtype, device) / code_scale
+            z = z.clamp(-NETWORK_UNIT_LIMIT, NETWORK_UNIT_LIMIT)
+            return (network.decode(z) * scale + mean).cpu().numpy()
+
         with torch.inference_mode():
-            for start in range(0, Z.shape[0], CHUNK_SIZE):
-                z = _as_tensor(Z[start : start + CHUNK_SIZE], torch_dtype, device)
-                out[start : start + CHUNK_SIZE] = (
-                    (module.decode(z) * scale + mean).cpu().numpy()
-                )
-        return out
-
-    def _reconstruct(self, module, x):
-        """Reconstruction of network-unit input ``x``, in network units."""
-        return module.decode(self._encode(module, x))
-
-    def _squared_errors(self, module, x, raw, mean):
-        """Squared reconstruction errors of one block, in the input's units.
-
-        Call it on the view returned by :meth:`_fitted`.
-        """
-        recon = self._reconstruct(module, x) * self.scale_ + mean
-        return (recon.double() - raw.double()).square()
+            return map_chunks(
+                Z, block, shape=(Z.shape[0], model["n_features"]), dtype=Z.dtype,
+                row_bytes=self._row_bytes(model, model["n_features"]),
+            )
 
     def score_samples(self, X):
         """Negative mean squared reconstruction error of each sample.
@@ -631,16 +674,18 @@ class BaseAutoencoder(
         -------
         scores : ndarray of shape (n_samples,)
             ``-mean((X - inverse_transform(transform(X)))**2, axis=1)``, in the
-            input's units: higher means better reconstructed.
+            input's units: higher means better reconstructed. Computed without
+            overflow; errors beyond float64's range give ``-numpy.finfo(float).max``.
         """
-        fitted = self._fitted()
-        X = self._validate_input(X)
-        return -fitted._map_chunks(
-            X,
-            lambda m, x, raw, mean: fitted._squared_errors(m, x, raw, mean).mean(dim=1),
-            None,
-            np.float64,
-        )
+        model = self._snapshot()
+        X = self._validate_input(model, X)
+        scale = model["stats"]["scale_"]
+
+        def errors(net, x, raw, mean):
+            recon = net.decode(net.encode(x)) * scale + mean
+            return _mean_square(recon.double() - raw.double())
+
+        return -self._run(model, X, errors, None, np.float64)
 
     def score(self, X, y=None):
         """Negative mean squared reconstruction error, in the input's units.
@@ -662,33 +707,83 @@ class BaseAutoencoder(
         """
         return float(np.mean(self.score_samples(X)))
 
+    def encoder_module(self):
+        """The fitted encoder as a trainable PyTorch module, in the user's units.
+
+        A fresh float32 CPU copy: training it does not change the estimator.
+        The fitted scaling is folded in as buffers, so
+        ``est.encoder_module()(torch.as_tensor(X, dtype=torch.float32))``
+        equals ``est.transform(X)`` to float32 precision. Use it as the
+        pretrained first part of a supervised network.
+
+        Returns
+        -------
+        encoder : torch.nn.Module
+            Maps a float32 tensor of shape (n, n_features_in_) to codes of
+            shape (n, n_components_).
+        """
+        model = self._snapshot()
+        encoder, _ = self._cpu_network(model).halves()
+        stats = model["stats"]
+        return _modules.UnitsWrapper(
+            encoder, stats["mean_"], stats["scale_"], 0.0, self._code_scale(model)
+        )
+
+    def decoder_module(self):
+        """The fitted decoder as a trainable PyTorch module, in the user's units.
+
+        A fresh float32 CPU copy whose output equals :meth:`inverse_transform`
+        to float32 precision; e.g. the receiver's half of a compression
+        scheme.
+
+        Returns
+        -------
+        decoder : torch.nn.Module
+            Maps codes of shape (n, n_components_) to reconstructions of
+            shape (n, n_features_in_).
+        """
+        model = self._snapshot()
+        _, decoder = self._cpu_network(model).halves()
+        stats = model["stats"]
+        return _modules.UnitsWrapper(
+            decoder, 0.0, self._code_scale(model), stats["mean_"], stats["scale_"]
+        )
+
     @property
     def module_(self):
-        """A CPU float32 copy of the fitted torch module.
+        """A CPU float32 copy of the whole fitted network, in network units.
 
-        Changing it does not change the estimator. Use it, for instance, to
-        initialise a supervised network with the pretrained encoder
-        (``est.module_.encoder``).
+        Its input is ``(X - mean_) / scale_``; prefer :meth:`encoder_module`
+        and :meth:`decoder_module`, which take the user's units.
         """
-        return self._fitted()._cpu_module()
+        return self._cpu_network(self._snapshot())
 
     @property
     def _n_features_out(self):
-        params = self.__dict__.get("_fitted_params", {})
-        return params.get("n_components", self.n_components)
+        model = self.__dict__.get("_model")
+        return model["n_components"] if model is not None else self.n_components
 
     # ----------------------------------------------------------- persistence
 
     def __getstate__(self):
-        # The inference cache holds live torch modules: it is rebuilt on demand.
         state = dict(super().__getstate__())  # a copy: the base may return __dict__
-        state.pop("_cache", None)
+        state.pop("_cache", None)  # live torch modules, rebuilt on demand
+        state["_skae_version"] = __version__
         return state
 
     def __setstate__(self, state):
+        saved = state.pop("_skae_version", None)
+        if saved != __version__ and "_model" in state:
+            warnings.warn(
+                f"Trying to unpickle {type(self).__name__} from skae version "
+                f"{saved or 'unknown'} when using version {__version__}. Its state "
+                "may not fit this version: refit it, or load it with the version "
+                "that saved it.",
+                InconsistentVersionWarning,
+                stacklevel=2,
+            )
         super().__setstate__(state)
-        if "_weights" in state:
-            self._cache = {}
+        self._cache = {}
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -698,17 +793,22 @@ class BaseAutoencoder(
         return tags
 
 
+def _sizes(est):
+    try:
+        return _check_hidden_layer_sizes(est.hidden_layer_sizes)
+    except (TypeError, ValueError):
+        return ()
+
+
+def _mean_square(errors):
+    """Row means of ``errors**2`` without overflow, clipped to float64's range."""
+    peak = errors.abs().amax(dim=1, keepdim=True).clamp_min(np.finfo(np.float64).tiny)
+    result = (errors / peak).square().mean(dim=1) * peak.squeeze(1).square()
+    return result.nan_to_num(posinf=np.finfo(np.float64).max)
+
+
 def _same_param(a, b):
     try:
         return bool(a == b) if not isinstance(a, np.ndarray) else np.array_equal(a, b)
     except Exception:  # objects without a usable ==
         return a is b
-
-
-def _as_tensor(block, dtype, device):
-    """A rows block (dense or sparse) as a tensor, never sharing read-only memory."""
-    if sp.issparse(block):
-        block = block.toarray()
-    elif not block.flags.writeable:
-        block = np.array(block)
-    return torch.as_tensor(block, dtype=dtype).to(device)

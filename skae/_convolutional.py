@@ -2,37 +2,21 @@
 
 import math
 import numbers
-import re
 
 from . import _docs
 from ._base import BaseAutoencoder, _check_hidden_layer_sizes
-from ._family_modules import ConvolutionalAutoencoder
+from ._modules import conv_autoencoder
 
-_CHANNELS_DOC = """\
-    hidden_layer_sizes : tuple of int, default=(32, 64)
-        Here, the numbers of channels of the encoder's convolutions, from the
-        input inwards. Each convolution has kernel 3, stride 2 and padding 1,
-        so it halves every spatial size (rounding up); a linear layer then
-        maps the last feature maps to the code. The decoder mirrors the
-        encoder with transposed convolutions that restore the exact input
-        shape. ``()`` leaves a single linear layer each way.
-
-"""
-
-_HIDDEN_PATTERN = re.compile(
-    r"    hidden_layer_sizes : .*?\n\n(?=    activation :)", re.S
-)
-if not _HIDDEN_PATTERN.search(_docs.PARAMETERS):  # pragma: no cover - guards edits
-    raise ImportError("skae._docs.PARAMETERS no longer documents hidden_layer_sizes.")
-_PARAMETERS = _HIDDEN_PATTERN.sub(lambda _: _CHANNELS_DOC, _docs.PARAMETERS, count=1)
-
-
-def _fill(cls):
-    cls.__doc__ = cls.__doc__ % {
-        "parameters": _PARAMETERS,
-        "attributes": _docs.ATTRIBUTES,
-    }
-    return cls
+_CHANNELS = """\
+hidden_layer_sizes : tuple of int, default=(32, 64)
+    Here, the numbers of channels of the convolutions of the encoder's
+    nonlinear branch, from the input inwards. Each convolution has kernel 3,
+    stride 2 and padding 1, so it halves every spatial size (rounding up);
+    a linear layer then maps the last feature maps to the code. The
+    decoder's branch mirrors it with transposed convolutions that restore
+    the exact input shape. As in :class:`AutoencoderTransformer`, the
+    branches are added to PCA's linear encoder and decoder and start at
+    zero. ``()`` leaves the linear autoencoder alone."""
 
 
 def _resolve_image_shape(image_shape, n_features):
@@ -57,16 +41,18 @@ def _resolve_image_shape(image_shape, n_features):
     return (1, *shape) if len(shape) == 2 else shape
 
 
-@_fill
+@_docs.fill(parameters={"hidden_layer_sizes": _CHANNELS})
 class ConvolutionalAutoencoderTransformer(BaseAutoencoder):
     """Convolutional autoencoder for images (or signals) stored as flat rows.
 
     Following scikit-learn's convention, each sample is one row of X: an
     image of shape ``image_shape`` flattened in C order, as in
     :func:`~sklearn.datasets.load_digits` (``images.reshape(n, -1)``). The
-    encoder is a stack of strided convolutions followed by a linear layer to
-    a code of ``n_components`` numbers; the decoder mirrors it with a linear
-    layer and transposed convolutions, and returns flat rows again. Weight
+    encoder is PCA's linear projection plus a branch of strided
+    convolutions followed by a linear layer to the code; the decoder mirrors
+    it with PCA's linear reconstruction plus a branch of a linear layer and
+    transposed convolutions, and returns flat rows again. The branches start
+    at zero, so training starts from PCA's solution. Weight
     sharing across positions makes it learn local patterns, such as strokes
     and edges, from fewer examples than a fully connected network.
 
@@ -113,20 +99,21 @@ class ConvolutionalAutoencoderTransformer(BaseAutoencoder):
         **BaseAutoencoder._parameter_constraints,
         "image_shape": ["array-like", None],
     }
+    _architecture_params = (*BaseAutoencoder._architecture_params, "image_shape")
 
     def __init__(
         self,
-        n_components=2,
+        n_components=None,
         *,
         hidden_layer_sizes=(32, 64),
         activation="relu",
         alpha=0.0,
         batch_size="auto",
         learning_rate_init=1e-3,
-        max_iter=200,
+        max_iter="auto",
         tol=1e-4,
         n_iter_no_change=10,
-        early_stopping=False,
+        early_stopping=True,
         validation_fraction=0.1,
         random_state=None,
         verbose=0,
@@ -157,9 +144,7 @@ class ConvolutionalAutoencoderTransformer(BaseAutoencoder):
         super()._check_params(n_features)
         _resolve_image_shape(self.image_shape, n_features)
 
-    def _module_factory(self, n_features):
+    def _build_network(self, n_features, n_components):
         channels = _check_hidden_layer_sizes(self.hidden_layer_sizes)
         shape = _resolve_image_shape(self.image_shape, n_features)
-        return lambda: ConvolutionalAutoencoder(
-            shape, channels, self.n_components, self.activation
-        )
+        return conv_autoencoder(shape, channels, n_components, self.activation)

@@ -12,7 +12,17 @@ from ._base import BaseAutoencoder
 from ._noise import NOISES, NoiseReference
 
 
-@_docs.fill
+_N_COMPONENTS = """\
+n_components : int, float or None, default=None
+    Width of the code, as PCA's ``n_components``, except that an int may
+    exceed ``n_features``: a denoising autoencoder learns something useful
+    from an overcomplete code, since the corruption stops it from copying
+    its input. A float in (0, 1) asks for the smallest code with which PCA
+    explains at least that fraction of the validation rows' variance; None
+    is the same as 0.95. The resolved width is ``n_components_``."""
+
+
+@_docs.fill(parameters={"n_components": _N_COMPONENTS})
 class DenoisingAutoencoderTransformer(BaseAutoencoder):
     """Autoencoder trained to reconstruct clean input from corrupted input.
 
@@ -60,8 +70,7 @@ class DenoisingAutoencoderTransformer(BaseAutoencoder):
     >>> from skae import DenoisingAutoencoderTransformer
     >>> X, _ = load_digits(return_X_y=True)
     >>> dae = DenoisingAutoencoderTransformer(
-    ...     n_components=16, noise="masking", noise_level=0.3,
-    ...     max_iter=20, random_state=0,
+    ...     n_components=16, noise="masking", noise_level=0.3, random_state=0
     ... ).fit(X)
     >>> rng = np.random.default_rng(0)
     >>> X_noisy = np.where(rng.random(X.shape) < 0.3, 0.0, X)
@@ -76,22 +85,21 @@ class DenoisingAutoencoderTransformer(BaseAutoencoder):
         "noise_level": [Interval(Real, 0, None, closed="left")],
     }
 
-    _extra_statistics = ("data_min_", "data_max_")
-    _resumable_params = (*BaseAutoencoder._resumable_params, "noise", "noise_level")
+    _overcomplete = True
 
     def __init__(
         self,
-        n_components=2,
+        n_components=None,
         *,
         hidden_layer_sizes=(256, 128),
         activation="relu",
         alpha=0.0,
         batch_size="auto",
         learning_rate_init=1e-3,
-        max_iter=200,
+        max_iter="auto",
         tol=1e-4,
         n_iter_no_change=10,
-        early_stopping=False,
+        early_stopping=True,
         validation_fraction=0.1,
         random_state=None,
         verbose=0,
@@ -129,7 +137,9 @@ class DenoisingAutoencoderTransformer(BaseAutoencoder):
                 f"{self.noise_level}."
             )
 
-    def _fit_statistics(self, X):
+    def _fit_statistics(self, X, rows):
+        if rows is not None:
+            X = X[rows]
         low, high = X.min(axis=0), X.max(axis=0)
         if sp.issparse(X):
             low, high = low.toarray().ravel(), high.toarray().ravel()
@@ -138,23 +148,23 @@ class DenoisingAutoencoderTransformer(BaseAutoencoder):
             "data_max_": np.asarray(high, dtype=np.float64),
         }
 
-    def _corruption(self, stats, device):
+    def _corruption(self, stats):
         mean, scale = stats["mean_"], stats["scale_"]
-
-        def units(values):
-            return torch.as_tensor(
-                (values - mean) / scale, dtype=torch.float32, device=device
-            )
-
-        reference = NoiseReference(
-            scale=1.0 / scale,
-            zero=units(np.zeros_like(mean)),
-            low=units(stats["data_min_"]),
-            high=units(stats["data_max_"]),
-        )
         corrupt, level = NOISES[self.noise], self.noise_level
+        references = {}
 
-        def corrupt_batch(batch, *, generator):
+        def units(values, device):
+            return torch.as_tensor((values - mean) / scale, dtype=torch.float32, device=device)
+
+        def corrupt_batch(batch, generator):
+            reference = references.get(batch.device)
+            if reference is None:
+                reference = references[batch.device] = NoiseReference(
+                    scale=1.0 / scale,
+                    zero=units(np.zeros_like(mean), batch.device),
+                    low=units(stats["data_min_"], batch.device),
+                    high=units(stats["data_max_"], batch.device),
+                )
             return corrupt(batch, level, generator, reference)
 
         return corrupt_batch

@@ -10,7 +10,7 @@ from sklearn.utils._param_validation import HasMethods, Interval
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._autoencoder import AutoencoderTransformer
-from ._training import CHUNK_SIZE
+CHUNK_SIZE = 4096  # replaced by the calibrated detector
 
 
 class AutoencoderOutlierDetector(OutlierMixin, BaseEstimator):

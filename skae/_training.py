@@ -1,137 +1,124 @@
-"""The training engine: skorch underneath, with scikit-learn's contract on top.
+"""The training engine: one function, :func:`train`, with skorch underneath.
 
-skorch runs the loop (epochs, batches, callbacks, history, devices). This
-module supplies the parts where skorch's defaults do not fit an in-memory
-autoencoder:
+The estimators call :func:`train` with a module, the data in network units
+and a schedule, and get a :class:`TrainResult` back: plain numpy weights and
+curves. Only this module knows skorch: its prefix routing, history rows and
+callbacks, and the fused-optimizer rule. The parts where skorch's defaults
+do not fit an in-memory autoencoder are here too:
 
-* :class:`RowSource` keeps the scaled data as one tensor, built once, and
-  densifies sparse input one batch at a time;
-* :class:`BatchIterator` slices batches out of it with an explicit
-  ``torch.Generator`` instead of collating rows one at a time;
-* :class:`AutoencoderNet` treats X as both input and target, adds the weight
-  penalty, and stops cleanly when a callback asks it to;
-* :class:`ConvergenceMonitor` implements MLPRegressor's ``tol`` /
-  ``n_iter_no_change`` / ``early_stopping`` rules, keeps the best weights and
-  guards against divergence.
+* :class:`RowSource` keeps the data as one tensor, built once, and hands out
+  rows by index (sparse input is densified one batch at a time);
+* :class:`BatchIterator` slices batches with an explicit generator instead
+  of collating rows one at a time;
+* :class:`AutoencoderNet` treats X as both input and target, keeps the loss
+  on the device until the end of the epoch, and lets ``KeyboardInterrupt``
+  through;
+* :class:`Monitor` applies MLPRegressor's stopping rules, keeps the best
+  weights (the starting point included) and guards against divergence.
 """
 
-import contextlib
+import dataclasses
 import math
-import re
-import time
 
 import numpy as np
 import scipy.sparse as sp
 import torch
 from skorch import NeuralNet
-from skorch.callbacks import Callback, EpochTimer, PassthroughScoring, PrintLog
-from tqdm.auto import tqdm
+from skorch.callbacks import Callback, EpochTimer, LRScheduler
+from skorch.helper import predefined_split
 
-# Rows per block when data is converted or pushed through a network outside
-# training: memory is bounded by the block, not by n_samples.
-CHUNK_SIZE = 4096
+from ._utils import numpy_to_tensors, tensors_to_numpy, to_network_units
 
-
-class StopTraining(Exception):
-    """Raised at the end of an epoch when a callback asked training to stop."""
-
-
-def to_network_units(X, mean, scale, dtype=np.float32, out=None):
-    """Return ``(X - mean) / scale`` as a dense array of ``dtype``, block by block.
-
-    Parameters
-    ----------
-    X : ndarray or scipy sparse matrix of shape (n_samples, n_features)
-    mean : ndarray of shape (n_features,)
-    scale : float
-    dtype : numpy dtype, default=np.float32
-    out : ndarray, default=None
-        Preallocated output.
-
-    Returns
-    -------
-    Z : ndarray of shape (n_samples, n_features)
-    """
-    if out is None:
-        out = np.empty(X.shape, dtype=dtype)
-    for start in range(0, X.shape[0], CHUNK_SIZE):
-        block = X[start : start + CHUNK_SIZE]
-        if sp.issparse(block):
-            block = block.toarray()
-        np.subtract(block, mean, out=out[start : start + CHUNK_SIZE], casting="unsafe")
-    out /= np.asarray(scale, dtype=out.dtype)
-    return out
+# Rows converted per block when the training tensor is built.
+_CONVERT_ROWS = 4096
 
 
 class RowSource(torch.utils.data.Dataset):
-    """Training rows in network units, ready to be sliced into batches.
-
-    Dense input is converted once into a float32 tensor on ``device``. Sparse
-    input stays sparse and each batch is densified on demand, so memory stays
-    bounded by the batch.
+    """Rows of the training data in network units, selected by ``index``.
 
     Parameters
     ----------
-    X : ndarray or scipy sparse matrix of shape (n_samples, n_features)
-    mean : ndarray of shape (n_features,)
-    scale : float
+    data : torch.Tensor or scipy.sparse.csr_matrix
+        All rows: a float32 tensor in network units (see :func:`to_tensor`),
+        or the raw sparse matrix.
+    index : ndarray of int or None
+        The rows this source serves; None serves all.
+    mean, scale : ndarray and float
+        The statistics, used to convert sparse rows batch by batch.
     device : torch.device
     """
 
-    def __init__(self, X, mean, scale, device):
-        self.device = torch.device(device)
-        self.n_samples = X.shape[0]
-        if sp.issparse(X):
-            self._sparse = X.tocsr()
-            self._mean = mean
-            self._scale = scale
-            self._dense = None
-        else:
-            self._sparse = None
-            self._dense = torch.from_numpy(to_network_units(X, mean, scale)).to(device)
+    def __init__(self, data, index, mean, scale, device):
+        self.data = data
+        self.index = None if index is None else torch.as_tensor(index, device=device)
+        self.mean = mean
+        self.scale = scale
+        self.device = device
 
     def __len__(self):
-        return self.n_samples
+        return self.data.shape[0] if self.index is None else len(self.index)
 
-    def __getitem__(self, index):
-        return self.rows(index)
+    def __getitem__(self, positions):
+        return self.rows(positions)
 
-    def rows(self, index):
-        """Return the rows at ``index`` (a slice or a 1-D index tensor)."""
-        if self._dense is not None:
-            if isinstance(index, torch.Tensor):
-                return self._dense.index_select(0, index.to(self.device))
-            return self._dense[index]
-        if isinstance(index, torch.Tensor):
-            index = index.numpy()
-        block = to_network_units(self._sparse[index], self._mean, self._scale)
+    def rows(self, positions):
+        """The rows at ``positions`` (a slice or an index tensor) of this source."""
+        if self.index is not None:
+            positions = self.index[positions]
+        if isinstance(self.data, torch.Tensor):
+            if isinstance(positions, torch.Tensor):
+                return self.data.index_select(0, positions.to(self.data.device))
+            return self.data[positions]
+        if isinstance(positions, torch.Tensor):
+            positions = positions.cpu().numpy()
+        block = to_network_units(self.data[positions], self.mean, self.scale)
         return torch.from_numpy(block).to(self.device)
 
 
-class BatchIterator:
-    """Yield ``(corrupted_batch, clean_batch)`` pairs sliced from a :class:`RowSource`.
+def to_tensor(X, mean, scale, device):
+    """X in network units, as the data of a :class:`RowSource`.
 
-    skorch builds one per fit through ``iterator_train`` / ``iterator_valid``.
+    Dense input becomes one float32 tensor on ``device``, converted block by
+    block; sparse input stays a CSR matrix.
+    """
+    if sp.issparse(X):
+        return X.tocsr()
+    out = torch.empty(X.shape, dtype=torch.float32, device=device)
+    for start in range(0, X.shape[0], _CONVERT_ROWS):
+        block = to_network_units(X[start : start + _CONVERT_ROWS], mean, scale)
+        out[start : start + _CONVERT_ROWS] = torch.from_numpy(block)
+    return out
+
+
+class BatchIterator:
+    """Yield ``(network_input, clean_batch)`` pairs from a :class:`RowSource`.
 
     Parameters
     ----------
     dataset : RowSource
     batch_size : int
     shuffle : bool, default=False
-        Draw a new permutation from ``generator`` at every epoch.
+        Draw a new permutation from ``generator`` at every pass.
     generator : torch.Generator, default=None
-        CPU generator for the permutation. Required when ``shuffle=True``.
+        CPU generator for the permutation.
     corrupt : callable, default=None
-        ``corrupt(batch) -> noisy_batch``, applied to the network's input
-        only. The target stays clean.
+        ``corrupt(batch, generator) -> network_input``; the target stays clean.
+    noise_generator : torch.Generator or callable, default=None
+        Generator passed to ``corrupt``. A callable is called at the start
+        of every pass and returns the generator for that pass, which is how
+        validation sees the same corruption at every epoch.
     """
 
-    def __init__(self, dataset, batch_size, shuffle=False, generator=None, corrupt=None):
+    def __init__(
+        self, dataset, batch_size, shuffle=False, generator=None, corrupt=None,
+        noise_generator=None,
+    ):
         self.dataset = dataset
         self.batch_size = batch_size
         self.shuffle = shuffle
         self.generator = generator
         self.corrupt = corrupt
+        self.noise_generator = noise_generator
 
     def __len__(self):
         return math.ceil(len(self.dataset) / self.batch_size)
@@ -139,37 +126,31 @@ class BatchIterator:
     def __iter__(self):
         n, size, rows = len(self.dataset), self.batch_size, self.dataset.rows
         order = torch.randperm(n, generator=self.generator) if self.shuffle else None
+        noise = self.noise_generator
+        if callable(noise):
+            noise = noise()
         for start in range(0, n, size):
             if order is None:
                 clean = rows(slice(start, start + size))
             else:
                 clean = rows(order[start : start + size])
-            noisy = clean if self.corrupt is None else self.corrupt(clean)
+            noisy = clean if self.corrupt is None else self.corrupt(clean, noise)
             yield noisy, clean
 
 
-class ReconstructionCriterion(torch.nn.Module):
-    """Loss in the input's units: mean squared error times ``scale**2``.
+class LossHook(torch.nn.Module):
+    """skorch's criterion: the estimator's loss, ``loss(output, target, X)``."""
 
-    The network works on ``(X - mean_) / scale_``; multiplying by
-    ``scale_**2`` turns its squared error back into the input's units, so the
-    number that training minimises is the number that ``score`` reports.
-
-    Parameters
-    ----------
-    loss : callable
-        ``loss(output, target) -> scalar`` in network units.
-    unit : float
-        ``scale_**2``.
-    """
-
-    def __init__(self, loss, unit):
+    def __init__(self, loss):
         super().__init__()
         self.loss = loss
-        self.unit = unit
 
-    def forward(self, output, target):
-        return self.loss(output, target) * self.unit
+    def forward(self, output, target, X):
+        return self.loss(output, target, X)
+
+
+class StopTraining(Exception):
+    """Raised at the end of an epoch when a callback asked training to stop."""
 
 
 class AutoencoderNet(NeuralNet):
@@ -178,11 +159,10 @@ class AutoencoderNet(NeuralNet):
     Parameters
     ----------
     module : torch.nn.Module
-        An initialised autoencoder.
+        An initialised network.
     alpha : float, default=0.0
-        Strength of the L2 penalty on the weights (not the biases), as in
-        MLPRegressor: ``0.5 * alpha * ||W||^2 / batch_size`` is added to the
-        training loss (in network units).
+        L2 penalty on the weights (not the biases), as in MLPRegressor:
+        ``0.5 * alpha * ||W||^2 / batch_size`` is added to the training loss.
     **kwargs
         Passed on to :class:`skorch.NeuralNet`.
     """
@@ -192,306 +172,377 @@ class AutoencoderNet(NeuralNet):
         self.alpha = alpha
 
     def get_default_callbacks(self):
-        # skorch's defaults, with the epoch log written through tqdm so that it
-        # coexists with the progress bar, and only when verbose.
-        callbacks = [
-            ("epoch_timer", EpochTimer()),
-            ("train_loss", PassthroughScoring(name="train_loss", on_train=True)),
-            ("valid_loss", PassthroughScoring(name="valid_loss")),
-        ]
-        if self.verbose:
-            callbacks.append(("print_log", PrintLog(sink=tqdm.write)))
-        return callbacks
+        return [("epoch_timer", EpochTimer())]
 
     def initialize(self):
         super().initialize()
-        self._stop_requested = False
-        weights = [p for name, p in self.module_.named_parameters() if p.dim() > 1]
-        self._penalised = weights
+        self.stop_requested_ = False
+        self.penalised_ = [p for p in self.module_.parameters() if p.dim() > 1]
         return self
 
     def request_stop(self):
-        """Ask training to stop once every callback has seen the current epoch."""
-        self._stop_requested = True
+        """Stop once every callback has seen the current epoch."""
+        self.stop_requested_ = True
 
     def notify(self, method_name, **cb_kwargs):
         super().notify(method_name, **cb_kwargs)
-        if method_name == "on_epoch_end" and self._stop_requested:
+        if method_name == "on_epoch_end" and self.stop_requested_:
             raise StopTraining
 
-    def fit_loop(self, X, y=None, epochs=None, **fit_params):
-        self._stop_requested = False
+    def run(self, train_data, epochs):
+        """Train for up to ``epochs`` epochs; unlike ``partial_fit``, let Ctrl-C through."""
+        self.notify("on_train_begin", X=train_data, y=None)
         try:
-            return super().fit_loop(X, y, epochs=epochs, **fit_params)
+            self.fit_loop(train_data, epochs=epochs)
         except StopTraining:
-            return self
+            pass
+        self.notify("on_train_end", X=train_data, y=None)
+
+    def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):
+        # skorch records every batch's loss with .item(), a device sync per
+        # step; here the loss stays on the device until the epoch ends.
+        if iterator is None:
+            return
+        total, count = None, 0
+        for batch in iterator:
+            self.notify("on_batch_begin", batch=batch, training=training)
+            step = step_fn(batch, **fit_params)
+            rows = len(batch[1])
+            loss = step["loss"].detach() * rows
+            total = loss if total is None else total + loss
+            count += rows
+            self.notify("on_batch_end", batch=batch, training=training, **step)
+        self.history.record(f"{prefix}_loss", (total / count).item() if count else math.nan)
 
     def _set_training(self, training=True):
         # skorch calls this before every batch; walking the module tree each
-        # time costs more than a small model's forward pass, so only switch
-        # when the mode actually changes.
+        # time costs more than a small model's step, so only switch on change.
         if self.module_.training != training:
             super()._set_training(training)
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
-        loss = self.criterion_(y_pred, y_true)
+        loss = self.criterion_(y_pred, y_true, X)
         if training and self.alpha > 0:
-            penalty = sum(w.square().sum() for w in self._penalised)
-            loss = loss + self.criterion_.unit * 0.5 * self.alpha * penalty / len(y_true)
+            penalty = sum(w.square().sum() for w in self.penalised_)
+            loss = loss + 0.5 * self.alpha * penalty / len(y_true)
+        return loss
+
+    def evaluate(self, dataset):
+        """Mean loss over ``dataset`` in eval mode, as validation computes it."""
+        self.history.new_epoch()
+        self.run_single_epoch(
+            self.get_iterator(dataset, training=False), training=False,
+            prefix="start", step_fn=self.validation_step,
+        )
+        loss = self.history[-1, "start_loss"]
+        del self.history[-1]
         return loss
 
 
-def clone_state(module):
-    """Detached copy of ``module.state_dict()``."""
+def _state(module):
     return {k: v.detach().clone() for k, v in module.state_dict().items()}
 
 
-class ConvergenceMonitor(Callback):
-    """MLPRegressor's stopping rules, plus a guard against divergence.
+class Monitor(Callback):
+    """MLPRegressor's stopping rules, best-weight tracking and a divergence guard.
 
-    Without early stopping, training stops when the training loss has not
-    improved by ``tol`` for more than ``n_iter_no_change`` epochs. With early
-    stopping, the same rule is applied to the validation score and the best
-    weights are restored when training ends. A non-finite training loss stops
-    training and restores the weights of the last finite epoch.
+    The score is the validation loss when there is a validation set, else the
+    training loss. Training stops when it has not improved by ``tol`` for
+    more than ``patience`` epochs. With ``restore_best`` the best weights are
+    restored at the end, the starting point counting as a candidate with
+    ``start_loss``. A non-finite loss stops training and restores the
+    weights of the last finite epoch.
 
     Parameters
     ----------
-    early_stopping : bool
     tol : float
-        In the units of the loss.
-    n_iter_no_change : int
-    check_convergence : bool
-        Whether the stopping rules apply at all (they do not in partial_fit).
+    patience : int or None
+        None never stops early (``partial_fit``).
+    restore_best : bool
+    start_loss : float or None
+        The score of the weights training starts from.
     """
 
-    def __init__(self, early_stopping, tol, n_iter_no_change, check_convergence=True):
-        self.early_stopping = early_stopping
+    def __init__(self, tol, patience, restore_best, start_loss):
         self.tol = tol
-        self.n_iter_no_change = n_iter_no_change
-        self.check_convergence = check_convergence
+        self.patience = patience
+        self.restore_best = restore_best
+        self.start_loss = start_loss
 
     def on_train_begin(self, net, **kwargs):
-        self.converged_ = False
-        self.diverged_ = False
-        self.best_loss_ = np.inf
-        self.best_score_ = -np.inf
-        self.best_state_ = None
+        self.converged_ = self.diverged_ = False
         self.no_improvement_ = 0
-        self.last_finite_state_ = clone_state(net.module_)
+        self.best_epoch_ = 0
+        self.best_score_ = math.inf if self.start_loss is None else self.start_loss
+        self.last_finite_ = _state(net.module_)
+        self.best_state_ = self.last_finite_ if self.start_loss is not None else None
 
     def on_epoch_end(self, net, **kwargs):
         row = net.history[-1]
-        loss = row["train_loss"]
-        if not math.isfinite(loss) or (
-            self.early_stopping and not math.isfinite(row["valid_loss"])
-        ):
+        score = row.get("valid_loss", row["train_loss"])
+        if not (math.isfinite(row["train_loss"]) and math.isfinite(score)):
             self.diverged_ = True
-            net.module_.load_state_dict(self.last_finite_state_)
+            net.module_.load_state_dict(self.last_finite_)
             net.request_stop()
             return
-        self.last_finite_state_ = clone_state(net.module_)
-        if self.early_stopping:
-            score = -row["valid_loss"]
-            improved = score >= self.best_score_ + self.tol
-            if score > self.best_score_:
-                self.best_score_ = score
-                self.best_state_ = self.last_finite_state_
-        else:
-            improved = loss <= self.best_loss_ - self.tol
-        self.best_loss_ = min(self.best_loss_, loss)
+        self.last_finite_ = _state(net.module_)
+        improved = score < self.best_score_ - self.tol
+        if score < self.best_score_:
+            self.best_score_, self.best_state_ = score, self.last_finite_
+            self.best_epoch_ = len(net.history)
         self.no_improvement_ = 0 if improved else self.no_improvement_ + 1
-        if self.check_convergence and self.no_improvement_ > self.n_iter_no_change:
+        if self.patience is not None and self.no_improvement_ > self.patience:
             self.converged_ = True
             net.request_stop()
 
     def on_train_end(self, net, **kwargs):
-        if self.early_stopping and self.best_state_ is not None:
+        if self.restore_best and not self.diverged_ and self.best_state_ is not None:
             net.module_.load_state_dict(self.best_state_)
+        elif not self.restore_best:
+            self.best_epoch_ = len(net.history)
 
 
-class EpochProgressBar(Callback):
-    """A tqdm bar over epochs, opened only when the fit promises to be long.
+class EpochHook(Callback):
+    """Call ``hook(module, epoch, history_row)`` after every epoch; True stops."""
 
-    After each epoch the remaining time is extrapolated from the time so far;
-    the bar appears once the whole fit is expected to take more than
-    ``min_seconds``, so short fits print nothing but their epoch lines.
-
-    Parameters
-    ----------
-    total : int
-        Number of epochs planned.
-    min_seconds : float, default=5.0
-        Expected fit time above which the bar is shown.
-    """
-
-    def __init__(self, total, min_seconds=5.0):
-        self.total = total
-        self.min_seconds = min_seconds
-
-    def on_train_begin(self, net, **kwargs):
-        self.bar_ = None
-        self.start_ = time.perf_counter()
+    def __init__(self, hook):
+        self.hook = hook
 
     def on_epoch_end(self, net, **kwargs):
-        if self.bar_ is not None:
-            self.bar_.update(1)
-            return
-        done = len(net.history)
-        expected = (time.perf_counter() - self.start_) / done * self.total
-        if done < self.total and expected > self.min_seconds:
-            self.bar_ = tqdm(total=self.total, initial=done, unit="epoch", leave=False)
-
-    def on_train_end(self, net, **kwargs):
-        if self.bar_ is not None:
-            self.bar_.close()
-
-
-class SklearnCallbackBridge(Callback):
-    """Report every epoch to scikit-learn's callbacks as a fit task.
-
-    Parameters
-    ----------
-    context : sklearn.callback.CallbackContext
-        The estimator's root fit context.
-    estimator : estimator instance
-        The estimator being fitted.
-    X : array-like
-        The training data, passed on to the hooks.
-    attributes : callable
-        ``attributes(net) -> dict`` of fitted attributes describing the
-        current state, from which scikit-learn builds a ``fitted_estimator``
-        for the hooks that ask for one.
-    """
-
-    def __init__(self, context, estimator, X, attributes):
-        self.context = context
-        self.estimator = estimator
-        self.X = X
-        self.attributes = attributes
-
-    def on_epoch_begin(self, net, **kwargs):
-        self.task_ = self.context.subcontext(task_name="epoch")
-        self.task_.call_on_fit_task_begin(estimator=self.estimator, X=self.X)
-
-    def on_epoch_end(self, net, **kwargs):
-        stop = self.task_.call_on_fit_task_end(
-            estimator=self.estimator,
-            X=self.X,
-            reconstruction_attributes=lambda: self.attributes(net),
-        )
-        if stop:
+        if self.hook(net.module_, len(net.history), dict(net.history[-1])):
             net.request_stop()
 
 
-@contextlib.contextmanager
-def torch_threads(n_threads):
-    """Run the block with ``n_threads`` intra-op threads, then restore the setting.
+@dataclasses.dataclass
+class TrainResult:
+    """What :func:`train` hands back, as plain data.
+
+    Attributes
+    ----------
+    weights : dict of str to ndarray
+        The final ``state_dict`` (best weights when they were restored).
+    optimizer_state : dict or None
+        Adam's state, to continue with ``partial_fit``; None after divergence.
+    train_losses, valid_losses : list of float
+        Per epoch, in network units; ``valid_losses`` is empty without
+        validation rows.
+    start_loss : float or None
+        Loss of the starting weights on the validation rows (training rows
+        without them), when it was measured.
+    best_epoch : int
+        Epoch whose weights were kept; 0 means the starting weights.
+    converged, diverged : bool
+    """
+
+    weights: dict
+    optimizer_state: object
+    train_losses: list
+    valid_losses: list
+    start_loss: object
+    best_epoch: int
+    converged: bool
+    diverged: bool
+
+    @property
+    def n_epochs(self):
+        return len(self.train_losses)
+
+
+def train(
+    module, train_data, valid_data=None, *, loss, max_epochs, batch_size,
+    learning_rate, alpha=0.0, schedule="cosine", tol=0.0, patience=None,
+    keep_start=False, corrupt=None, shuffle_generator, noise_generator=None,
+    valid_noise_seed=None, device, optimizer_state=None, callbacks=(),
+    on_epoch_end=None,
+):
+    """Train ``module`` with Adam and return the result as plain data.
 
     Parameters
     ----------
-    n_threads : int or None
-        None leaves the setting alone.
-    """
-    previous = torch.get_num_threads()
-    if n_threads is None or n_threads == previous:
-        yield
-        return
-    torch.set_num_threads(n_threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
-
-
-# Below this many multiply-adds per training step, synchronising a second
-# thread costs more than it saves. benchmarks/threads.py measured one thread
-# faster for every model up to 784-512-256-30 at batch 1024 (1.1 GMAC/step)
-# on the 2-core machines this project runs on, by 3x to 90x when the other
-# core was busy: on a shared machine a second OpenMP thread waits on the
-# slower core at every step.
-SINGLE_THREAD_MACS = 2_000_000_000
-
-
-def training_threads(module, batch_size):
-    """Thread count for training ``module`` on batches of ``batch_size`` rows.
-
-    Small models are fastest on one thread: each step is too short for the
-    work to be worth splitting. Larger ones keep the caller's setting.
-    """
-    n_weights = sum(p.numel() for p in module.parameters() if p.dim() > 1)
-    if n_weights * batch_size < SINGLE_THREAD_MACS:
-        return 1
-    return None
-
-
-_DEVICE_PATTERN = re.compile(r"^(cpu|mps|auto|cuda(:\d+)?)$")
-
-
-def resolve_device(device, *, for_training=True):
-    """Turn the ``device`` parameter into a ``torch.device``.
-
-    Parameters
-    ----------
-    device : str
-        "cpu", "cuda", "cuda:N", "mps" or "auto" (CUDA, then MPS, when
-        available, else the CPU).
-    for_training : bool, default=True
-        If True, asking for an accelerator that is missing raises ValueError.
-        If False (inference on a loaded model), the CPU is used instead, so a
-        model fitted on a GPU still transforms on a machine without one.
+    module : torch.nn.Module
+        The network; ``forward(x)`` returns ``(reconstruction, code, *extras)``.
+        Trained in place.
+    train_data, valid_data : RowSource
+        Rows in network units; ``valid_data`` may be None.
+    loss : callable
+        ``loss(output, target, X) -> scalar tensor``, with ``output`` what
+        ``forward`` returned, ``target`` the clean batch and ``X`` the
+        network's (possibly corrupted) input.
+    max_epochs : int
+    batch_size : int
+    learning_rate : float
+        Initial step size of Adam.
+    alpha : float, default=0.0
+        L2 penalty (see :class:`AutoencoderNet`).
+    schedule : {"cosine", "constant"}, default="cosine"
+        "cosine" anneals the step size to zero over ``max_epochs`` epochs.
+    tol : float, default=0.0
+        Improvement of the score that resets the patience counter.
+    patience : int or None, default=None
+        Epochs without improvement tolerated; None trains all epochs.
+    keep_start : bool, default=False
+        Measure the starting weights and keep them if no epoch beats them.
+        With validation rows the best epoch's weights are kept in any case.
+    corrupt : callable, default=None
+        ``corrupt(batch, generator) -> network_input`` for training batches;
+        validation batches get it too, with a noise seed fixed for the fit.
+    shuffle_generator, noise_generator : torch.Generator
+    valid_noise_seed : int, default=None
+        Seed of the validation corruption.
+    device : torch.device
+    optimizer_state : dict, default=None
+        Adam's state to resume from.
+    callbacks : sequence of (str, skorch Callback), default=()
+        Extra callbacks, e.g. progress reporting.
+    on_epoch_end : callable, default=None
+        ``on_epoch_end(module, epoch, row) -> bool``; True stops training.
 
     Returns
     -------
-    device : torch.device
+    result : TrainResult
     """
-    if not isinstance(device, str) or not _DEVICE_PATTERN.match(device):
-        raise ValueError(
-            "device must be 'cpu', 'cuda', 'cuda:N', 'mps' or 'auto'; "
-            f"got {device!r}."
+    module.to(device)
+    has_valid = valid_data is not None
+    steps = max_epochs * math.ceil(len(train_data) / batch_size)
+
+    def valid_noise():
+        return torch.Generator(device=device).manual_seed(valid_noise_seed)
+
+    start_loss = None
+    monitor = Monitor(tol, patience, restore_best=has_valid or keep_start, start_loss=None)
+    extra = [("monitor", monitor), *callbacks]
+    if schedule == "cosine":
+        extra.append(("schedule", LRScheduler(
+            torch.optim.lr_scheduler.CosineAnnealingLR, T_max=max(steps, 1),
+            step_every="batch", event_name=None,
+        )))
+    if on_epoch_end is not None:
+        extra.append(("hook", EpochHook(on_epoch_end)))
+    net = AutoencoderNet(
+        module,
+        criterion=LossHook,
+        criterion__loss=loss,
+        optimizer=torch.optim.Adam,
+        lr=learning_rate,
+        max_epochs=max_epochs,
+        batch_size=batch_size,
+        iterator_train=BatchIterator,
+        iterator_train__shuffle=True,
+        iterator_train__generator=shuffle_generator,
+        iterator_train__corrupt=corrupt,
+        iterator_train__noise_generator=noise_generator,
+        iterator_valid=BatchIterator,
+        iterator_valid__batch_size=max(batch_size, 4096),
+        iterator_valid__corrupt=corrupt,
+        iterator_valid__noise_generator=valid_noise,
+        train_split=predefined_split(valid_data) if has_valid else None,
+        callbacks=extra,
+        device=device,
+        verbose=0,
+        alpha=alpha,
+        # Fused Adam: one kernel per step instead of one per tensor.
+        **({"optimizer__fused": True} if device.type in ("cpu", "cuda") else {}),
+    )
+    net.initialize()
+    if optimizer_state is not None:
+        net.optimizer_.load_state_dict(numpy_to_tensors(optimizer_state))
+    if keep_start or has_valid:
+        start_loss = net.evaluate(valid_data if has_valid else train_data)
+        monitor.start_loss = start_loss if keep_start else None
+    net.run(train_data, max_epochs)
+
+    history = net.history
+    return TrainResult(
+        weights=tensors_to_numpy(net.module_.state_dict()),
+        optimizer_state=None if monitor.diverged_ else tensors_to_numpy(net.optimizer_.state_dict()),
+        train_losses=[row["train_loss"] for row in history],
+        valid_losses=[row["valid_loss"] for row in history if "valid_loss" in row],
+        start_loss=start_loss,
+        best_epoch=monitor.best_epoch_,
+        converged=monitor.converged_,
+        diverged=monitor.diverged_,
+    )
+
+
+def network_statistics(X, rows=None):
+    """Per-feature mean and single scale of the rows ``rows`` of X (all if None).
+
+    The scale is the root mean square of the features' standard deviations,
+    so the network's squared error is proportional to the squared error in
+    the input's units. Statistics are computed in float64 from the
+    float32-rounded data (so float32 and float64 copies of the same data give
+    the same model), with the largest magnitude factored out so that no
+    finite input overflows.
+
+    Returns
+    -------
+    mean : ndarray of shape (n_features,)
+    scale : float
+    """
+    index = np.arange(X.shape[0]) if rows is None else np.asarray(rows)
+    n, n_features = len(index), X.shape[1]
+
+    def blocks(shift, divide):
+        for start in range(0, n, _CONVERT_ROWS):
+            block = X[index[start : start + _CONVERT_ROWS]]
+            yield to_network_units(block, shift, divide, np.float64, clip=False)
+
+    peak = max((float(np.abs(b).max(initial=0.0)) for b in blocks(0.0, 1.0)), default=0.0)
+    peak = peak if peak > 0 else 1.0
+    mean = sum(b.sum(axis=0) for b in blocks(0.0, peak)) / max(n, 1) * peak
+    mean_square = sum(float(np.square(b).sum()) for b in blocks(mean, peak))
+    scale = peak * math.sqrt(mean_square / max(n * n_features, 1))
+    if not scale > np.finfo(np.float32).tiny:
+        scale = 1.0
+    return mean, scale
+
+
+def principal_axes(train, valid):
+    """PCA of the network-unit training rows, and how it explains the validation rows.
+
+    Parameters
+    ----------
+    train, valid : RowSource
+        The training and validation rows; ``valid`` may be None.
+
+    Returns
+    -------
+    components : ndarray of shape (n_features, n_features)
+        Principal axes as rows, by decreasing variance, with scikit-learn's
+        sign convention (the largest entry of each axis is positive).
+    explained : ndarray of shape (n_features,)
+        Cumulative fraction of the validation rows' variance (training rows'
+        without validation rows) explained by the first k axes.
+    """
+    train_cov, train_mean = _second_moment(train)
+    centred = train_cov - np.outer(train_mean, train_mean)
+    values, vectors = np.linalg.eigh(centred)
+    order = np.argsort(values)[::-1]
+    components = vectors[:, order].T
+    signs = np.sign(components[np.arange(len(components)), np.abs(components).argmax(axis=1)])
+    components *= np.where(signs == 0, 1.0, signs)[:, None]
+    if valid is not None:
+        valid_cov, valid_mean = _second_moment(valid)
+        # Variance around the training mean, the origin of the projection.
+        shifted = (
+            valid_cov - np.outer(valid_mean, train_mean) - np.outer(train_mean, valid_mean)
+            + np.outer(train_mean, train_mean)
         )
-    if device == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    resolved = torch.device(device)
-    if resolved.type == "cuda":
-        available = torch.cuda.is_available() and (
-            resolved.index is None or resolved.index < torch.cuda.device_count()
-        )
-    elif resolved.type == "mps":
-        available = torch.backends.mps.is_available()
     else:
-        available = True
-    if not available:
-        if for_training:
-            raise ValueError(
-                f"device={device!r} was requested but it is not available on this "
-                "machine; use device='cpu' or device='auto'."
-            )
-        return torch.device("cpu")
-    return resolved
+        shifted = centred
+    energy = np.einsum("ij,jk,ik->i", components, shifted, components)
+    total = float(np.trace(shifted))
+    explained = np.cumsum(energy) / total if total > 0 else np.ones(len(energy))
+    return components, explained
 
 
-def tensors_to_numpy(obj):
-    """Copy every tensor in a nested dict / list structure to a numpy array."""
-    if isinstance(obj, torch.Tensor):
-        return obj.detach().cpu().numpy().copy()
-    if isinstance(obj, dict):
-        return {k: tensors_to_numpy(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return type(obj)(tensors_to_numpy(v) for v in obj)
-    return obj
-
-
-def numpy_to_tensors(obj):
-    """Inverse of :func:`tensors_to_numpy` (tensors are created on the CPU)."""
-    if isinstance(obj, np.ndarray):
-        return torch.from_numpy(obj.copy())
-    if isinstance(obj, dict):
-        return {k: numpy_to_tensors(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return type(obj)(numpy_to_tensors(v) for v in obj)
-    return obj
+def _second_moment(source):
+    n_features = source.data.shape[1]
+    moment = np.zeros((n_features, n_features))
+    total = np.zeros(n_features)
+    n = len(source)
+    for start in range(0, n, _CONVERT_ROWS):
+        block = source.rows(slice(start, start + _CONVERT_ROWS)).double().cpu().numpy()
+        moment += block.T @ block
+        total += block.sum(axis=0)
+    return moment / max(n, 1), total / max(n, 1)

@@ -5,26 +5,36 @@ from numbers import Real
 
 import numpy as np
 import torch
-from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, validate_params
 
 from . import _docs
 from ._base import BaseAutoencoder, _check_hidden_layer_sizes
-from ._family_modules import GaussianAutoencoder, variational_loss
+from ._utils import seed_sequence
+from ._modules import GaussianAutoencoder, kl_to_standard_normal
 
 
-def _numpy_generator(random_state):
-    """A numpy generator for ``random_state``, without using the global one."""
-    if random_state is None:
-        return np.random.default_rng()
-    if isinstance(random_state, np.random.Generator):
-        return random_state
-    if isinstance(random_state, numbers.Integral):
-        return np.random.default_rng(int(random_state))
-    return check_random_state(random_state)
+_HIDDEN = """\
+hidden_layer_sizes : tuple of int, default=(256, 128)
+    Widths of the encoder's hidden layers, from the input inwards; the
+    decoder mirrors them. Unlike the deterministic autoencoders, the
+    variational one does not start from PCA: its codes are draws from a
+    posterior pulled towards N(0, I), which PCA's projection is not."""
+
+_NO_PCA = {
+    "pca_validation_error_": """\
+pca_validation_error_ : None
+    Always None: the variational autoencoder does not start from PCA.""",
+    "is_pca_": """\
+is_pca_ : bool
+    Always False, for the same reason.""",
+    "n_components_": """\
+n_components_ : int
+    Dimension of the latent space, as resolved from ``n_components`` (a
+    float or None is resolved with PCA's explained variance).""",
+}
 
 
-@_docs.fill
+@_docs.fill(parameters={"hidden_layer_sizes": _HIDDEN}, attributes=_NO_PCA)
 class VariationalAutoencoderTransformer(BaseAutoencoder):
     """Variational autoencoder used as a scikit-learn transformer.
 
@@ -78,9 +88,7 @@ class VariationalAutoencoderTransformer(BaseAutoencoder):
     >>> from sklearn.datasets import load_digits
     >>> from skae import VariationalAutoencoderTransformer
     >>> X, _ = load_digits(return_X_y=True)
-    >>> vae = VariationalAutoencoderTransformer(
-    ...     n_components=4, max_iter=10, random_state=0
-    ... ).fit(X)
+    >>> vae = VariationalAutoencoderTransformer(n_components=4, random_state=0).fit(X)
     >>> vae.transform(X[:3]).shape
     (3, 4)
     >>> new_digits = vae.sample(5, random_state=0)
@@ -95,22 +103,22 @@ class VariationalAutoencoderTransformer(BaseAutoencoder):
         "beta": [Interval(Real, 0, None, closed="left")],
     }
 
-    # beta only weights the loss: it may change between warm-started fits.
-    _resumable_params = (*BaseAutoencoder._resumable_params, "beta")
+    _pca_anchored = False
+    _codes_in_input_units = False
 
     def __init__(
         self,
-        n_components=2,
+        n_components=None,
         *,
         hidden_layer_sizes=(256, 128),
         activation="relu",
         alpha=0.0,
         batch_size="auto",
         learning_rate_init=1e-3,
-        max_iter=200,
+        max_iter="auto",
         tol=1e-4,
         n_iter_no_change=10,
-        early_stopping=False,
+        early_stopping=True,
         validation_fraction=0.1,
         random_state=None,
         verbose=0,
@@ -137,31 +145,16 @@ class VariationalAutoencoderTransformer(BaseAutoencoder):
         )
         self.beta = beta
 
-    def _module_factory(self, n_features):
+    def _build_network(self, n_features, n_components):
         sizes = _check_hidden_layer_sizes(self.hidden_layer_sizes)
-        return lambda: GaussianAutoencoder(
-            n_features, sizes, self.n_components, self.activation
-        )
+        return GaussianAutoencoder(n_features, sizes, n_components, self.activation)
 
-    def _loss(self, output, target):
-        return variational_loss(output, target, self.beta)
-
-    def _corruption(self, stats, device):
-        # The input stays clean: the training noise is the reparameterisation
-        # draw. It is passed to the module's forward(x, eps) next to the batch,
-        # drawn from the estimator's seeded noise generator.
-        n_components = self.n_components
-
-        def with_latent_noise(batch, *, generator):
-            eps = torch.randn(
-                (batch.shape[0], n_components),
-                generator=generator,
-                device=batch.device,
-                dtype=batch.dtype,
-            )
-            return {"x": batch, "eps": eps}
-
-        return with_latent_noise
+    def _loss(self, output, target, X):
+        """Mean squared error plus ``beta`` times the KL term per input entry."""
+        reconstruction, mean, log_var = output
+        mse = torch.nn.functional.mse_loss(reconstruction, target)
+        kl = kl_to_standard_normal(mean, log_var).mean() / target.shape[1]
+        return mse + self.beta * kl
 
     @validate_params(
         {
@@ -188,7 +181,10 @@ default=None
         X : ndarray of shape (n_samples, `n_features_in_`)
             Generated samples, in the input's units (float64).
         """
-        fitted = self._fitted()  # the code width the network was fitted with
-        rng = _numpy_generator(random_state)
-        Z = rng.standard_normal((n_samples, fitted.n_components))
+        model = self._snapshot()  # the code width the network was fitted with
+        rng = (
+            random_state if isinstance(random_state, np.random.Generator)
+            else np.random.default_rng(seed_sequence(random_state))
+        )
+        Z = rng.standard_normal((n_samples, model["n_components"]))
         return self.inverse_transform(Z)
