@@ -52,6 +52,7 @@ from ._utils import (
     numpy_to_tensors,
     resolve_device,
     seed_sequence,
+    tensors_to_numpy,
     torch_generator,
 )
 
@@ -345,6 +346,10 @@ class BaseAutoencoder(
             on_epoch_end=self._callback_hook(context, X, stats, n_features, n_components),
         )
 
+        if self._pca_anchored and not resume and valid_rows is not None and result.best_epoch == 0:
+            # The model is PCA: refit it on all rows, as PCA itself would be.
+            stats, result.weights = self._pca_on_all_rows(X, network, device)
+
         # 5. Warn.
         if result.diverged:
             warn_user(
@@ -379,6 +384,15 @@ class BaseAutoencoder(
         )
         if context is not None:
             context.call_on_fit_task_end(estimator=self, X=X, reconstruction_attributes={})
+
+    def _pca_on_all_rows(self, X, network, device):
+        """Statistics and anchored weights of PCA fitted on every row of X."""
+        mean, scale = network_statistics(X)
+        stats = {"mean_": mean, "scale_": scale, **self._fit_statistics(X, None)}
+        rows = RowSource(to_tensor(X, mean, scale, device), None, mean, scale, device)
+        components, _ = principal_axes(rows, None)
+        network.anchor(torch.from_numpy(components))
+        return stats, tensors_to_numpy(network.state_dict())
 
     def _new_network(self, n_features, n_components, generator):
         return _modules.build(

@@ -274,7 +274,7 @@ class Monitor(Callback):
         self.no_improvement_ = 0
         self.best_epoch_ = 0
         self.best_score_ = math.inf if self.start_loss is None else self.start_loss
-        self.last_finite_ = _state(net.module_)
+        self.last_finite_ = self.start_state_ = _state(net.module_)
         self.best_state_ = self.last_finite_ if self.start_loss is not None else None
 
     def on_epoch_end(self, net, **kwargs):
@@ -450,6 +450,10 @@ def train(
         start_loss = net.evaluate(valid_data if has_valid else train_data)
         monitor.start_loss = start_loss if keep_start else None
     net.run(train_data, max_epochs)
+    if keep_start and has_valid and monitor.best_epoch_ > 0 and not monitor.diverged_:
+        if not _clearly_better(net, valid_data, monitor.start_state_):
+            net.module_.load_state_dict(monitor.start_state_)
+            monitor.best_epoch_ = 0
 
     history = net.history
     return TrainResult(
@@ -462,6 +466,42 @@ def train(
         converged=monitor.converged_,
         diverged=monitor.diverged_,
     )
+
+
+# The trained weights replace the starting point only if they beat it on
+# the validation rows by this many standard errors (one-sided, about 95%):
+# with a few dozen rows, a network that won by chance is not kept.
+SIGNIFICANCE = 1.645
+
+
+def _block_losses(net, data, n_blocks=50):
+    size = max(1, math.ceil(len(data) / n_blocks))
+    iterator = net.get_iterator(data, training=False)
+    iterator.batch_size = size
+    losses = []
+    net._set_training(False)
+    with torch.no_grad():
+        for batch in iterator:
+            losses.append(net.validation_step(batch)["loss"].item())
+    return np.array(losses)
+
+
+def _clearly_better(net, valid_data, start_state):
+    """Whether the current weights beat ``start_state`` on ``valid_data`` significantly.
+
+    The validation rows are cut into blocks (single rows for small sets) and
+    the two models' block losses are compared pairwise.
+    """
+    trained = _block_losses(net, valid_data)
+    current = _state(net.module_)
+    net.module_.load_state_dict(start_state)
+    start = _block_losses(net, valid_data)
+    net.module_.load_state_dict(current)
+    gain = start - trained
+    if len(gain) < 2:
+        return bool(gain.mean() > 0)
+    spread = gain.std(ddof=1) / math.sqrt(len(gain))
+    return bool(gain.mean() > SIGNIFICANCE * spread)
 
 
 def network_statistics(X, rows=None):
