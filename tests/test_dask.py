@@ -387,6 +387,14 @@ def test_grid_search_on_a_local_dask_cluster_matches_a_sequential_run():
         assert client.submit(_torch_threads, pure=False).result() == 1
         with joblib.parallel_backend("dask"):
             search = GridSearchCV(est, grid, cv=3, n_jobs=-1).fit(X)
+        # Lazy inference computed by the worker processes, which receive the
+        # model by pickling.
+        best = search.best_estimator_
+        codes = _dask.map_blocks(
+            best, "transform", da.from_array(X, chunks=(50, 5)), best.n_components
+        )
+        codes = client.compute(codes).result()
+    assert_allclose(codes, best.transform(X), rtol=1e-6, atol=1e-6)
 
     for key in ("mean_test_score", "split0_test_score", "split1_test_score"):
         assert_allclose(
