@@ -43,7 +43,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils._param_validation import Interval, RealNotInt, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
-from . import _modules
+from . import _dask, _modules
 from ._training import RowSource, network_statistics, principal_axes, to_tensor, train
 from ._utils import (
     NETWORK_UNIT_LIMIT,
@@ -625,15 +625,19 @@ class BaseAutoencoder(
 
         Parameters
         ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            Input data.
+        X : {array-like, sparse matrix, dask array} of shape (n_samples, n_features)
+            Input data. It is processed in row chunks sized by scikit-learn's
+            ``working_memory``, so a memory-mapped array streams from disk.
 
         Returns
         -------
         X_new : ndarray of shape (n_samples, n_components_)
-            The codes, in X's floating dtype (float64 for integer input).
+            The codes, in X's floating dtype (float64 for integer input). For
+            a dask array, a lazy dask array computed block by block.
         """
         model = self._snapshot()
+        if _dask.is_dask_array(X):
+            return _dask.map_blocks(self, "transform", X, model["n_components"])
         X = self._validate_input(model, X)
         code_scale = self._code_scale(model)
         return self._run(
@@ -655,6 +659,8 @@ class BaseAutoencoder(
             Reconstructions, in the input's units.
         """
         model = self._snapshot()
+        if _dask.is_dask_array(X):
+            return _dask.map_blocks(self, "inverse_transform", X, model["n_features"])
         Z = check_array(X, dtype=[np.float64, np.float32], input_name="X")
         if Z.shape[1] != model["n_components"]:
             raise ValueError(
@@ -692,6 +698,8 @@ class BaseAutoencoder(
             overflow; errors beyond float64's range give ``-numpy.finfo(float).max``.
         """
         model = self._snapshot()
+        if _dask.is_dask_array(X):
+            return _dask.map_blocks(self, "score_samples", X, None)
         X = self._validate_input(model, X)
         scale = model["stats"]["scale_"]
 
