@@ -22,6 +22,7 @@ PCA's do).
 """
 
 import copy
+import inspect
 import math
 import numbers
 import sys
@@ -75,7 +76,7 @@ EPOCH_BOUNDS = (20, 1000)
 
 # Patience covers at least this many optimizer steps, so that data small
 # enough for one step per epoch is not stopped by a few noisy epochs.
-MIN_PATIENCE_STEPS = 200
+MIN_PATIENCE_STEPS = 100
 
 # Fewer rows than this and nothing is held out for validation.
 MIN_VALIDATION_ROWS = 2
@@ -189,6 +190,30 @@ class BaseAutoencoder(
         self.verbose = verbose
         self.warm_start = warm_start
         self.device = device
+
+    def __init_subclass__(cls, **kwargs):
+        # A variant may write ``__init__(self, n_components=None, *, own=...,
+        # **kwargs)`` and pass ``**kwargs`` on. Its signature, which
+        # scikit-learn reads to list the parameters, then shows its own
+        # parameters and those of the class it extends.
+        super().__init_subclass__(**kwargs)
+        init = cls.__dict__.get("__init__")
+        if init is None:
+            return
+        signature = inspect.signature(init)
+        own = list(signature.parameters.values())
+        if not own or own[-1].kind != inspect.Parameter.VAR_KEYWORD:
+            return
+        own = own[:-1]
+        taken = {p.name for p in own}
+        parent = inspect.signature(super(cls, cls).__init__).parameters.values()
+        inherited = [
+            p.replace(kind=inspect.Parameter.KEYWORD_ONLY)
+            for p in parent
+            if p.name not in taken and p.name != "self"
+            and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
+        ]
+        init.__signature__ = signature.replace(parameters=own + inherited)
 
     # ------------------------------------------------------------------ hooks
 

@@ -60,7 +60,7 @@ tol : float, default=1e-4
     "n_iter_no_change": """\
 n_iter_no_change : int, default=10
     Number of epochs without ``tol`` improvement tolerated before stopping.
-    Unlike MLPRegressor, the patience always covers at least 200 optimizer
+    Unlike MLPRegressor, the patience always covers at least 100 optimizer
     steps, so data small enough for one step per epoch is not stopped by a
     few noisy epochs.""",
     "early_stopping": """\
