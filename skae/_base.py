@@ -289,6 +289,12 @@ class BaseAutoencoder(
         return self
 
     def _fit(self, X, *, incremental):
+        # The caller may be in inference mode or have grad disabled: fit needs
+        # neither, and the context managers restore the caller's setting.
+        with torch.inference_mode(False), torch.enable_grad():
+            self._fit_checklist(X, incremental=incremental)
+
+    def _fit_checklist(self, X, *, incremental):
         previous = self.__dict__.get("_model")
         resume = previous is not None and (incremental or self.warm_start)
         if resume:
@@ -298,6 +304,7 @@ class BaseAutoencoder(
         # 1. Validate, on a copy: validate_data records the features on the
         #    object it is given, and a failed fit must leave self as it was.
         checked = self._feature_view(previous) if resume else copy.copy(self)
+        _check_has_columns(X)
         X = validate_data(
             checked, X, reset=not resume, accept_sparse="csr",
             dtype=[np.float64, np.float32],
@@ -487,13 +494,16 @@ class BaseAutoencoder(
 
     def _fitted_state(self, result, previous, stats, checked, n_components, n_train, anchored):
         """The fitted model (one dict) and the public fitted attributes, from a result."""
-        unit = stats["scale_"] ** 2
-        losses = [v * unit for v in result.train_losses]
-        valid = [v * unit for v in result.valid_losses]
+        def units(value):  # network units -> the input's squared units
+            with np.errstate(over="ignore"):
+                return float(min(np.float64(value) * np.float64(stats["scale_"]) ** 2, _MAX))
+
+        losses = [units(v) for v in result.train_losses]
+        valid = [units(v) for v in result.valid_losses]
         n_iter = (previous["n_iter"] if previous else 0) + result.n_epochs
         kept_valid = (
             valid[result.best_epoch - 1] if valid and result.best_epoch > 0
-            else (result.start_loss * unit if result.start_loss is not None and valid else None)
+            else (units(result.start_loss) if result.start_loss is not None and valid else None)
         )
         model = {
             "architecture": {name: getattr(self, name) for name in self._architecture_params},
@@ -519,7 +529,7 @@ class BaseAutoencoder(
             "best_validation_score_": -min(valid) if valid else None,
             "validation_error_": kept_valid,
             "pca_validation_error_": (
-                result.start_loss * unit if anchored and result.start_loss is not None else None
+                units(result.start_loss) if anchored and result.start_loss is not None else None
             ),
             "is_pca_": bool(anchored and result.best_epoch == 0),
         }
@@ -595,6 +605,7 @@ class BaseAutoencoder(
         return view
 
     def _validate_input(self, model, X):
+        _check_has_columns(X)
         return validate_data(
             self._feature_view(model), X, reset=False, accept_sparse="csr",
             dtype=[np.float64, np.float32],
@@ -838,6 +849,17 @@ class BaseAutoencoder(
         tags.target_tags.required = False
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         return tags
+
+
+_MAX = float(np.finfo(np.float64).max)
+
+
+def _check_has_columns(X):
+    shape = getattr(X, "shape", None)
+    if shape is not None and len(shape) == 2 and shape[1] == 0:
+        raise ValueError(
+            f"X has 0 features (shape={tuple(shape)}); at least 1 is required."
+        )
 
 
 def _sizes(est):

@@ -26,6 +26,11 @@ ACTIVATIONS = {
     "logistic": nn.Sigmoid,
 }
 
+# Inputs in network units are clipped to this many training standard
+# deviations, so that absurd (but finite) input gives finite output in
+# float32 instead of overflowing inside the network.
+NETWORK_UNIT_LIMIT = 1e15
+
 _RELU_FAMILY = ("relu", "leaky_relu", "elu", "gelu")
 
 # Gain of the initial weights that feed each activation.
@@ -421,14 +426,14 @@ class UnitsWrapper(nn.Module):
 
     def __init__(self, half, input_mean, input_scale, output_mean, output_scale):
         super().__init__()
-        self.half = half
+        self.network = half
         self.register_buffer("input_mean", torch.as_tensor(input_mean, dtype=torch.float32))
-        self.register_buffer("input_scale", torch.tensor(float(input_scale)))
+        self.register_buffer("input_scale", torch.tensor(float(input_scale), dtype=torch.float32))
         self.register_buffer("output_mean", torch.as_tensor(output_mean, dtype=torch.float32))
-        self.register_buffer("output_scale", torch.tensor(float(output_scale)))
+        self.register_buffer("output_scale", torch.tensor(float(output_scale), dtype=torch.float32))
 
     def forward(self, x):
-        x = (x - self.input_mean) / self.input_scale
-        return self.half(x) * self.output_scale + self.output_mean
+        x = ((x - self.input_mean) / self.input_scale).clamp(-NETWORK_UNIT_LIMIT, NETWORK_UNIT_LIMIT)
+        return self.network(x) * self.output_scale + self.output_mean
 
 

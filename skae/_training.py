@@ -408,7 +408,6 @@ def train(
     def valid_noise():
         return torch.Generator(device=device).manual_seed(valid_noise_seed)
 
-    start_loss = None
     monitor = Monitor(tol, patience, restore_best=has_valid or keep_start, start_loss=None)
     extra = [("monitor", monitor), *callbacks]
     if schedule == "cosine":
@@ -443,6 +442,14 @@ def train(
         # Fused Adam: one kernel per step instead of one per tensor.
         **({"optimizer__fused": True} if device.type in ("cpu", "cuda") else {}),
     )
+    with torch.enable_grad():  # whatever the caller's grad mode
+        return _run(net, monitor, train_data, valid_data, max_epochs, has_valid,
+                    keep_start, optimizer_state)
+
+
+def _run(net, monitor, train_data, valid_data, max_epochs, has_valid, keep_start,
+         optimizer_state):
+    start_loss = None
     net.initialize()
     if optimizer_state is not None:
         net.optimizer_.load_state_dict(numpy_to_tensors(optimizer_state))
@@ -532,7 +539,7 @@ def network_statistics(X, rows=None):
     mean = sum(b.sum(axis=0) for b in blocks(0.0, peak)) / max(n, 1) * peak
     mean_square = sum(float(np.square(b).sum()) for b in blocks(mean, peak))
     scale = peak * math.sqrt(mean_square / max(n * n_features, 1))
-    if not scale > np.finfo(np.float32).tiny:
+    if not scale > float(np.finfo(np.float32).tiny):
         scale = 1.0
     return mean, scale
 

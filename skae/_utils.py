@@ -13,14 +13,12 @@ import torch
 from sklearn.utils import check_random_state, gen_batches
 from sklearn.utils._chunking import get_chunk_n_rows
 
+from ._modules import NETWORK_UNIT_LIMIT
+
 # Inference blocks never exceed this many rows, whatever the working memory:
 # beyond it a block only costs memory and cache misses, not time.
 MAX_CHUNK_ROWS = 16384
 
-# Network-unit inputs are clipped to +-this many training standard
-# deviations, so that absurd (but finite) input gives finite output in
-# float32 instead of overflowing inside the network.
-NETWORK_UNIT_LIMIT = 1e15
 
 _DEVICE_PATTERN = re.compile(r"^(cpu|mps|auto|cuda(:\d+)?)$")
 
@@ -130,8 +128,11 @@ def to_network_units(block, mean, scale, dtype=np.float32, *, clip=True):
     return out.astype(dtype, copy=False)
 
 
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
 def _fits_float32(block):
-    return block.size == 0 or float(np.max(np.abs(block))) < np.finfo(np.float32).max
+    return block.size == 0 or float(np.max(np.abs(block))) < _FLOAT32_MAX
 
 
 def row_chunks(n_rows, row_bytes):
