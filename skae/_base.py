@@ -238,6 +238,22 @@ class BaseAutoencoder(
         """Check what ``_parameter_constraints`` cannot express; raise ValueError."""
         _check_hidden_layer_sizes(self.hidden_layer_sizes)
 
+    def _targets(self, X, y):
+        """Training targets other than X itself, or None (y is ignored here).
+
+        A ``y`` shaped like X is most likely a target the caller meant to
+        train on, as with MLPRegressor; say that it is ignored.
+        """
+        if y is not None and np.shape(y) == X.shape and X.shape[1] > 1:
+            warn_user(
+                f"{type(self).__name__}.fit ignores y, which has the shape of X: "
+                "its target is always X itself. To train a denoiser on (noisy, "
+                "clean) pairs, use DenoisingAutoencoderTransformer().fit(X_noisy, "
+                "X_clean).",
+                UserWarning,
+            )
+        return None
+
     def _fit_statistics(self, X, rows):
         """Extra fitted attributes learnt from the rows ``rows`` (None: all) of X."""
         return {}
@@ -260,7 +276,7 @@ class BaseAutoencoder(
         self : object
             The fitted estimator.
         """
-        self._fit(X, incremental=False)
+        self._fit(X, y, incremental=False)
         return self
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -285,16 +301,16 @@ class BaseAutoencoder(
         self : object
             The updated estimator.
         """
-        self._fit(X, incremental=True)
+        self._fit(X, y, incremental=True)
         return self
 
-    def _fit(self, X, *, incremental):
+    def _fit(self, X, y, *, incremental):
         # The caller may be in inference mode or have grad disabled: fit needs
         # neither, and the context managers restore the caller's setting.
         with torch.inference_mode(False), torch.enable_grad():
-            self._fit_checklist(X, incremental=incremental)
+            self._fit_checklist(X, y, incremental=incremental)
 
-    def _fit_checklist(self, X, *, incremental):
+    def _fit_checklist(self, X, y, *, incremental):
         previous = self.__dict__.get("_model")
         resume = previous is not None and (incremental or self.warm_start)
         if resume:
@@ -311,6 +327,7 @@ class BaseAutoencoder(
         )
         n_samples, n_features = X.shape
         self._check_params(n_features)
+        targets = self._targets(X, y)
         device = resolve_device(self.device)
 
         # 2. Resolve: rows, statistics, code size, schedule.
@@ -324,10 +341,13 @@ class BaseAutoencoder(
         else:
             mean, scale = network_statistics(X, train_rows)
             stats = {"mean_": mean, "scale_": scale, **self._fit_statistics(X, train_rows)}
-        data = to_tensor(X, stats["mean_"], stats["scale_"], device)
-        train_data = RowSource(data, train_rows, stats["mean_"], stats["scale_"], device)
+        mean, scale = stats["mean_"], stats["scale_"]
+        data = to_tensor(X, mean, scale, device)
+        if targets is not None:
+            targets = to_tensor(targets, mean, scale, device)
+        train_data = RowSource(data, train_rows, mean, scale, device, targets)
         valid_data = None if valid_rows is None else RowSource(
-            data, valid_rows, stats["mean_"], stats["scale_"], device
+            data, valid_rows, mean, scale, device, targets
         )
         batch_size = self._resolve_batch_size(len(train_data))
         steps_per_epoch = math.ceil(len(train_data) / batch_size)

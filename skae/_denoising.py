@@ -6,6 +6,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_array
 
 from . import _docs
 from ._base import BaseAutoencoder
@@ -32,6 +33,13 @@ class DenoisingAutoencoderTransformer(BaseAutoencoder):
     input, and gives a model that removes noise of the same kind.
     ``transform``, ``inverse_transform`` and ``score`` see clean input and are
     deterministic.
+
+    When real (noisy, clean) pairs are at hand, as MLPRegressor users have
+    them, pass both: ``fit(X_noisy, X_clean)`` trains the network to map
+    each noisy row to its clean one. The synthetic corruption is then added
+    on top of ``X_noisy``; set ``noise_level=0`` to train on the pairs alone.
+    The statistics and PCA's starting point come from ``X_noisy``, the input
+    that ``transform`` will see.
 
     Parameters
     ----------
@@ -136,6 +144,20 @@ class DenoisingAutoencoderTransformer(BaseAutoencoder):
                 f"noise={self.noise!r} and must lie in [0, 1]; got "
                 f"{self.noise_level}."
             )
+
+    def _targets(self, X, y):
+        """The clean rows of (noisy, clean) pairs, when ``y`` is given."""
+        if y is None:
+            return None
+        y = check_array(
+            y, accept_sparse="csr", dtype=[np.float64, np.float32], input_name="y"
+        )
+        if y.shape != X.shape:
+            raise ValueError(
+                f"y must hold the clean rows of X, with X's shape {X.shape}; got "
+                f"shape {y.shape}. Pass y=None to train on X alone."
+            )
+        return y
 
     def _fit_statistics(self, X, rows):
         if rows is not None:

@@ -46,14 +46,18 @@ class RowSource(torch.utils.data.Dataset):
     mean, scale : ndarray and float
         The statistics, used to convert sparse rows batch by batch.
     device : torch.device
+    targets : torch.Tensor, default=None
+        Training targets in network units, row for row, when they are not the
+        rows themselves (a denoiser trained on (noisy, clean) pairs).
     """
 
-    def __init__(self, data, index, mean, scale, device):
+    def __init__(self, data, index, mean, scale, device, targets=None):
         self.data = data
         self.index = None if index is None else torch.as_tensor(index, device=device)
         self.mean = mean
         self.scale = scale
         self.device = device
+        self.targets = targets
 
     def __len__(self):
         return self.data.shape[0] if self.index is None else len(self.index)
@@ -61,10 +65,14 @@ class RowSource(torch.utils.data.Dataset):
     def __getitem__(self, positions):
         return self.rows(positions)
 
-    def rows(self, positions):
-        """The rows at ``positions`` (a slice or an index tensor) of this source."""
+    def rows(self, positions, *, targets=False):
+        """The rows (or targets) at ``positions`` (a slice or an index tensor)."""
         if self.index is not None:
             positions = self.index[positions]
+        if targets:
+            if isinstance(positions, torch.Tensor):
+                return self.targets.index_select(0, positions.to(self.targets.device))
+            return self.targets[positions]
         if isinstance(self.data, torch.Tensor):
             if isinstance(positions, torch.Tensor):
                 return self.data.index_select(0, positions.to(self.data.device))
@@ -91,7 +99,9 @@ def to_tensor(X, mean, scale, device):
 
 
 class BatchIterator:
-    """Yield ``(network_input, clean_batch)`` pairs from a :class:`RowSource`.
+    """Yield ``(network_input, target)`` pairs from a :class:`RowSource`.
+
+    The target is the clean batch itself, or the source's paired targets.
 
     Parameters
     ----------
@@ -129,13 +139,13 @@ class BatchIterator:
         noise = self.noise_generator
         if callable(noise):
             noise = noise()
+        paired = self.dataset.targets is not None
         for start in range(0, n, size):
-            if order is None:
-                clean = rows(slice(start, start + size))
-            else:
-                clean = rows(order[start : start + size])
+            positions = slice(start, start + size) if order is None else order[start : start + size]
+            clean = rows(positions)
+            target = rows(positions, targets=True) if paired else clean
             noisy = clean if self.corrupt is None else self.corrupt(clean, noise)
-            yield noisy, clean
+            yield noisy, target
 
 
 class LossHook(torch.nn.Module):
