@@ -213,16 +213,32 @@ class AutoencoderNet(NeuralNet):
         # step; here the loss stays on the device until the epoch ends.
         if iterator is None:
             return
-        total, count = None, 0
+        losses, rows = [], []
         for batch in iterator:
             self.notify("on_batch_begin", batch=batch, training=training)
             step = step_fn(batch, **fit_params)
-            rows = len(batch[1])
-            loss = step["loss"].detach() * rows
-            total = loss if total is None else total + loss
-            count += rows
+            losses.append(step["loss"].detach())
+            rows.append(len(batch[1]))
             self.notify("on_batch_end", batch=batch, training=training, **step)
-        self.history.record(f"{prefix}_loss", (total / count).item() if count else math.nan)
+        if not losses:
+            self.history.record(f"{prefix}_loss", math.nan)
+            return
+        weights = torch.tensor(rows, dtype=losses[0].dtype, device=losses[0].device)
+        mean = (torch.stack(losses) * weights).sum() / sum(rows)
+        self.history.record(f"{prefix}_loss", mean.item())
+
+    def train_step(self, batch, **fit_params):
+        # skorch's train_step also wraps the step in a closure and announces
+        # every gradient to the callbacks; none of ours listens, and at small
+        # batch sizes that bookkeeping costs as much as the step itself.
+        self._set_training(True)
+        Xi, yi = batch
+        self.optimizer_.zero_grad(set_to_none=True)
+        y_pred = self.infer(Xi, **fit_params)
+        loss = self.get_loss(y_pred, yi, X=Xi, training=True)
+        loss.backward()
+        self.optimizer_.step()
+        return {"loss": loss, "y_pred": y_pred}
 
     def _set_training(self, training=True):
         # skorch calls this before every batch; walking the module tree each
@@ -385,7 +401,8 @@ def train(
     alpha : float, default=0.0
         L2 penalty (see :class:`AutoencoderNet`).
     schedule : {"cosine", "constant"}, default="cosine"
-        "cosine" anneals the step size to zero over ``max_epochs`` epochs.
+        "cosine" anneals the step size to zero over ``max_epochs`` epochs,
+        stepping once per epoch.
     tol : float, default=0.0
         Improvement of the score that resets the patience counter.
     patience : int or None, default=None
@@ -413,7 +430,6 @@ def train(
     """
     module.to(device)
     has_valid = valid_data is not None
-    steps = max_epochs * math.ceil(len(train_data) / batch_size)
 
     def valid_noise():
         return torch.Generator(device=device).manual_seed(valid_noise_seed)
@@ -422,8 +438,8 @@ def train(
     extra = [("monitor", monitor), *callbacks]
     if schedule == "cosine":
         extra.append(("schedule", LRScheduler(
-            torch.optim.lr_scheduler.CosineAnnealingLR, T_max=max(steps, 1),
-            step_every="batch", event_name=None,
+            torch.optim.lr_scheduler.CosineAnnealingLR, T_max=max_epochs,
+            step_every="epoch", event_name=None,
         )))
     if on_epoch_end is not None:
         extra.append(("hook", EpochHook(on_epoch_end)))
