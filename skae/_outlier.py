@@ -19,11 +19,15 @@ from ._autoencoder import AutoencoderTransformer
 # The false alarm rate that ``contamination="auto"`` stands for.
 AUTO_CONTAMINATION = 0.05
 
-# The wrapped estimator sees each feature clipped to its training median
-# plus or minus this many robust spreads, so that one absurd value cannot
-# overflow a float32 network or dominate its training. Errors are always
-# measured on the unclipped values.
+# The wrapped estimator sees each feature clipped to its training median plus
+# or minus this many spreads (see _robust_statistics), so that one absurd value
+# cannot overflow a float32 network or dominate its training. Errors are
+# always measured on the unclipped values.
 INPUT_CLIP = 100.0
+
+# Feature spreads are standard deviations of the training values clipped to
+# the median plus or minus this many interquartile spreads.
+WINSOR = 5.0
 
 # Rows per scoring chunk never exceed this, whatever ``working_memory`` allows:
 # the wrapped estimators work in smaller blocks anyway.
@@ -43,8 +47,8 @@ class AutoencoderOutlierDetector(OutlierMixin, BaseEstimator):
 
     An autoencoder fitted to normal data learns to reconstruct what is
     typical of it; rows it reconstructs badly are unlike the training data.
-    This meta-estimator standardises each feature with robust training
-    statistics, fits a clone of ``estimator`` to part of the training rows,
+    This meta-estimator standardises each feature with outlier-resistant
+    training statistics, fits a clone of ``estimator`` to part of the training rows,
     and scores the rows it held out (the calibration rows). The threshold
     ``offset_`` is set on those calibration scores, so that a fraction
     ``contamination`` of new rows drawn like the training data is flagged:
@@ -91,11 +95,12 @@ class AutoencoderOutlierDetector(OutlierMixin, BaseEstimator):
 
     standardize : bool, default=True
         Whether errors are measured per feature in units of the feature's
-        robust training spread (see ``scale_``). With False, errors are in
+        (outlier-resistant) training standard deviation, ``scale_``. With False, errors are in
         the input's units, and features with large units dominate the score.
         Either way the wrapped estimator is fitted to the data divided by
         ``scale_``, with each feature clipped to its training median plus or
-        minus 100 spreads.
+        minus 100 of its spreads (the ``scale_`` it would have with
+        ``standardize=True``).
 
     random_state : int, RandomState instance or None, default=None
         Draws the calibration rows. If not None it also replaces the
@@ -124,11 +129,14 @@ class AutoencoderOutlierDetector(OutlierMixin, BaseEstimator):
         Median of each feature over the rows the estimator was fitted on.
 
     scale_ : ndarray of shape (n_features_in_,)
-        The unit of each feature's errors: its robust spread over the rows
-        the estimator was fitted on when ``standardize=True`` (the
-        interquartile range divided by 1.349, which equals the standard
-        deviation for normal data; the standard deviation when the
-        interquartile range is 0; 1 for a constant feature), else ones.
+        The unit of each feature's errors when ``standardize=True``, else
+        ones: the feature's standard deviation over the rows the estimator
+        was fitted on, after clipping them to the median plus or minus 5
+        interquartile spreads (the interquartile range divided by 1.349,
+        which is the standard deviation of normal data). On well-behaved
+        data this is the plain standard deviation, but a few absurd values
+        cannot inflate it. No clipping where the interquartile range is 0;
+        1 for a constant feature.
 
     n_features_in_ : int
         Number of features seen during fit.
@@ -546,12 +554,15 @@ def _model_input(X, scale, bounds):
 
 
 def _robust_statistics(X):
-    """Per-feature median and robust spread of X (dense or sparse), overflow-free.
+    """Per-feature median and spread of X (dense or sparse), overflow-free.
 
-    The spread is the interquartile range divided by 1.349, or the standard
-    deviation where that is 0, or 1 for a constant feature. Each column is
-    divided by its largest absolute value first, so that no intermediate
-    overflows.
+    The spread is the standard deviation of the feature after clipping it to
+    its median plus or minus ``WINSOR`` interquartile spreads (the
+    interquartile range divided by 1.349); no clipping where the
+    interquartile range is 0; 1 for a constant feature. On well-behaved data
+    it is the standard deviation, but a few absurd values cannot inflate it.
+    Each column is divided by its largest absolute value first, so that no
+    intermediate overflows.
     """
     n_features = X.shape[1]
     location = np.empty(n_features)
@@ -574,20 +585,39 @@ def _robust_statistics(X):
     return location, spread
 
 
+def _peak(values, axis=None):
+    peak = np.max(np.abs(values), axis=axis, initial=0.0)
+    return np.where(peak > 0, peak, 1.0)
+
+
+def _tiny(median):
+    """Spreads at or below this (in unit-peak units) count as zero."""
+    return 10 * np.finfo(np.float64).eps * np.maximum(np.abs(median), 1e-300)
+
+
+def _clip_window(q1, median, q3):
+    iqr_spread = (q3 - q1) / 1.349
+    clipped = iqr_spread > _tiny(median)
+    low = np.where(clipped, median - WINSOR * iqr_spread, -np.inf)
+    high = np.where(clipped, median + WINSOR * iqr_spread, np.inf)
+    return low, high
+
+
 def _block_summary_dense(block):
-    peak = np.max(np.abs(block), axis=0)
-    peak = np.where(peak > 0, peak, 1.0)
+    peak = _peak(block, axis=0)
     unit = block / peak
     q1, median, q3 = np.percentile(unit, [25, 50, 75], axis=0)
-    spread = (q3 - q1) / 1.349
-    std = unit.std(axis=0)
-    return median * peak, _spread(spread, std, np.abs(median), peak)
+    low, high = _clip_window(q1, median, q3)
+    clipped = np.clip(unit, low, high)
+    # Rescaled again, so that the squares of small values cannot underflow.
+    inner = _peak(clipped, axis=0)
+    std = (clipped / inner).std(axis=0) * inner
+    return median * peak, np.where(std > _tiny(median), std * peak, 1.0)
 
 
 def _column_summary_sparse(values, n_rows):
     """Median and spread of one sparse column, from its stored values."""
-    peak = np.max(np.abs(values), initial=0.0)
-    peak = peak if peak > 0 else 1.0
+    peak = float(_peak(values))
     values = np.sort(values / peak)
     negative = np.searchsorted(values, 0.0, side="left")
     n_zeros = n_rows - values.shape[0]
@@ -607,20 +637,13 @@ def _column_summary_sparse(values, n_rows):
         return (1 - weight) * order_statistic(lower) + weight * order_statistic(upper)
 
     q1, median, q3 = quantile(0.25), quantile(0.5), quantile(0.75)
-    mean = values.sum() / n_rows
-    std = math.sqrt(max(np.square(values).sum() / n_rows - mean * mean, 0.0))
-    spread = _spread(
-        np.array([(q3 - q1) / 1.349]), np.array([std]), np.abs([median]), peak
-    )
-    return median * peak, spread[0]
-
-
-def _spread(iqr_spread, std, magnitude, peak):
-    """Interquartile spread, else standard deviation, else 1.
-
-    The first three arguments are in units of ``peak``, each column's largest
-    absolute value; the result is in the data's units.
-    """
-    tiny = 10 * np.finfo(np.float64).eps * np.maximum(magnitude, 1e-300)
-    spread = np.where(iqr_spread > tiny, iqr_spread, std)
-    return np.where(spread > tiny, spread * peak, 1.0)
+    low, high = _clip_window(q1, median, q3)
+    clipped = np.clip(values, low, high)
+    zero = float(np.clip(0.0, low, high))
+    # Rescaled again, so that the squares of small values cannot underflow.
+    inner = float(_peak(np.r_[clipped, zero if n_zeros else 0.0]))
+    clipped, zero = clipped / inner, zero / inner
+    mean = (clipped.sum() + n_zeros * zero) / n_rows
+    variance = (np.square(clipped - mean).sum() + n_zeros * (zero - mean) ** 2) / n_rows
+    std = math.sqrt(variance) * inner
+    return median * peak, (std * peak if std > _tiny(median) else 1.0)
