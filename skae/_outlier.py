@@ -374,11 +374,19 @@ class AutoencoderOutlierDetector(OutlierMixin, BaseEstimator):
                 f"that are not finite or not of shape {raw.shape}; its fit may "
                 "have diverged."
             )
-        scale_exponent = np.frexp(self.scale_)[1]
-        row_exponent = np.max(np.frexp(raw)[1] - scale_exponent, axis=1, initial=0)
-        k = np.maximum(row_exponent - _SAFE_EXPONENT, 0)
-        shift = -k[:, None]
-        d = np.ldexp(raw, shift) / self.scale_ - np.ldexp(recon, shift)
+        with np.errstate(over="ignore"):  # rows that overflow are redone below
+            d = raw / self.scale_
+            d -= recon
+            limit = self.scale_ * 2.0**_SAFE_EXPONENT  # inf where it cannot be reached
+        k = np.zeros(raw.shape[0], dtype=np.int64)
+        risky = np.flatnonzero(np.any(np.abs(raw) > limit, axis=1))
+        if risky.size:
+            exponents = np.frexp(raw[risky])[1] - np.frexp(self.scale_)[1]
+            k[risky] = np.maximum(np.max(exponents, axis=1) - _SAFE_EXPONENT, 0)
+            shift = -k[risky, None]
+            d[risky] = np.ldexp(raw[risky], shift) / self.scale_ - np.ldexp(
+                recon[risky], shift
+            )
         return d, k
 
     def _score_rows(self, X):
