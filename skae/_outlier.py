@@ -48,8 +48,9 @@ class AutoencoderOutlierDetector(OutlierMixin, BaseEstimator):
     An autoencoder fitted to normal data learns to reconstruct what is
     typical of it; rows it reconstructs badly are unlike the training data.
     This meta-estimator standardises each feature with outlier-resistant
-    training statistics, fits a clone of ``estimator`` to part of the training rows,
-    and scores the rows it held out (the calibration rows). The threshold
+    training statistics, fits a clone of ``estimator`` to part of the
+    training rows, and scores the rows it held out (the calibration rows). The
+    threshold
     ``offset_`` is set on those calibration scores, so that a fraction
     ``contamination`` of new rows drawn like the training data is flagged:
     rows the model was trained on would give an optimistic threshold.
@@ -323,8 +324,12 @@ class AutoencoderOutlierDetector(OutlierMixin, BaseEstimator):
         level = self._level()
         k = _rank_of_threshold(level, n_calibration)
         if k == 0:
+            asked = (
+                f"contamination={self.contamination!r}"
+                + (f" ({level})" if isinstance(self.contamination, str) else "")
+            )
             warnings.warn(
-                f"contamination={level} is below 1 / (n_calibration + 1) = "
+                f"{asked} is below 1 / (n_calibration + 1) = "
                 f"{1 / (n_calibration + 1):.3g}: with {n_calibration} calibration "
                 "rows no threshold keeps the false alarm rate that low, and no "
                 "row will be flagged. Fit on more rows, or raise "
@@ -556,9 +561,12 @@ def _model_input(X, scale, bounds):
             values = out.data / scale[columns]
         out.data = np.clip(values, low[columns], high[columns]).astype(X.dtype)
         return out
-    with np.errstate(over="ignore"):
-        values = np.asarray(X, dtype=np.float64) / scale
-    return np.clip(values, low, high, out=values).astype(X.dtype, copy=False)
+    out = np.empty(X.shape, dtype=X.dtype)
+    for rows in gen_batches(X.shape[0], 4096):  # no float64 copy of all of X
+        with np.errstate(over="ignore"):
+            values = np.asarray(X[rows], dtype=np.float64) / scale
+        out[rows] = np.clip(values, low, high, out=values)
+    return out
 
 
 def _robust_statistics(X):
@@ -577,8 +585,12 @@ def _robust_statistics(X):
     spread = np.empty(n_features)
     if sp.issparse(X):
         X = sp.csc_matrix(X)
-    for start in range(0, n_features, 256):
-        stop = min(start + 256, n_features)
+        width = 256
+    else:  # about four float64 copies of a block of columns are alive at once
+        column_bytes = 4 * 8 * max(X.shape[0], 1)
+        width = min(256, max(1, get_chunk_n_rows(column_bytes)))
+    for start in range(0, n_features, width):
+        stop = min(start + width, n_features)
         if sp.issparse(X):
             block = X[:, start:stop]
             columns = [
