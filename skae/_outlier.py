@@ -126,10 +126,10 @@ class AutoencoderOutlierDetector(OutlierMixin, BaseEstimator):
         :meth:`score_samples` of the held-out calibration rows, in
         increasing order. :meth:`p_values` compares new scores with them.
 
-    location_ : ndarray of shape (n_features_in_,)
+    location_ : ndarray of shape (``n_features_in_``,)
         Median of each feature over the rows the estimator was fitted on.
 
-    scale_ : ndarray of shape (n_features_in_,)
+    scale_ : ndarray of shape (``n_features_in_``,)
         The unit of each feature's errors when ``standardize=True``, else
         ones: the feature's standard deviation over the rows the estimator
         was fitted on, after clipping them to the median plus or minus 5
@@ -142,7 +142,7 @@ class AutoencoderOutlierDetector(OutlierMixin, BaseEstimator):
     n_features_in_ : int
         Number of features seen during fit.
 
-    feature_names_in_ : ndarray of shape (`n_features_in_`,)
+    feature_names_in_ : ndarray of shape (``n_features_in_``,)
         Names of features seen during fit. Defined only when X has feature
         names that are all strings.
 
