@@ -96,8 +96,9 @@ class AutoencoderOutlierDetector(OutlierMixin, BaseEstimator):
 
     standardize : bool, default=True
         Whether errors are measured per feature in units of the feature's
-        (outlier-resistant) training standard deviation, ``scale_``. With False, errors are in
-        the input's units, and features with large units dominate the score.
+        (outlier-resistant) training standard deviation, ``scale_``. With
+        False, errors are in the input's units, and features with large units
+        dominate the score.
         Either way the wrapped estimator is fitted to the data divided by
         ``scale_``, with each feature clipped to its training median plus or
         minus 100 of its spreads (the ``scale_`` it would have with
@@ -548,7 +549,8 @@ def _log_mean_square(d, k):
     safe = np.where(peak > 0, peak, 1.0)
     ratio = np.mean(np.square(d / safe[:, None]), axis=1)
     with np.errstate(divide="ignore"):
-        return 2.0 * (np.log(peak) + k * np.log(2.0)) + np.log(np.where(peak > 0, ratio, 1.0))
+        log_peak = np.log(peak) + k * np.log(2.0)
+        return 2.0 * log_peak + np.log(np.where(peak > 0, ratio, 1.0))
 
 
 def _model_input(X, scale, bounds):

@@ -104,15 +104,15 @@ def X():
 
 @pytest.fixture(scope="module")
 def detector(X):
-    return AutoencoderOutlierDetector(small_ae(), contamination=0.1, random_state=0).fit(
-        X
-    )
+    detector = AutoencoderOutlierDetector(small_ae(), contamination=0.1, random_state=0)
+    return detector.fit(X)
 
 
 @pytest.fixture(scope="module")
 def pca_detector():
     X = low_rank(400, seed=0)
-    return AutoencoderOutlierDetector(PCA(3), contamination=0.1, random_state=0).fit(X), X
+    detector = AutoencoderOutlierDetector(PCA(3), contamination=0.1, random_state=0)
+    return detector.fit(X), X
 
 
 # ---------------------------------------------------------------- basics
@@ -198,7 +198,8 @@ def test_fit_predict_matches_fit_then_predict(X):
 
 def test_score_samples_is_log1p_of_the_mean_error(detector, X):
     errors = detector.reconstruction_errors(X)
-    assert_allclose(detector.score_samples(X), -np.log1p(errors.mean(axis=1)), rtol=1e-12)
+    expected = -np.log1p(errors.mean(axis=1))
+    assert_allclose(detector.score_samples(X), expected, rtol=1e-12)
     assert np.all(detector.score_samples(X) <= 0)
 
 
@@ -311,7 +312,8 @@ def test_sparse_input_gives_the_dense_result():
     assert sparse.estimator_.fit_input_type_ is sp.csr_matrix  # never densified
     assert_allclose(sparse.location_, dense.location_)
     assert_allclose(sparse.scale_, dense.scale_)
-    assert_allclose(sparse.score_samples(X), dense.score_samples(X.toarray()), rtol=1e-10)
+    expected = dense.score_samples(X.toarray())
+    assert_allclose(sparse.score_samples(X), expected, rtol=1e-10)
     assert sparse.reconstruction_errors(X).shape == X.shape
 
 
@@ -388,7 +390,7 @@ def test_one_sample_is_refused_clearly():
 
 
 def test_diverged_model_gives_a_clear_error(X):
-    with pytest.raises(ValueError, match="Broken returned reconstructions that are not finite"):
+    with pytest.raises(ValueError, match="Broken returned reconstructions that"):
         AutoencoderOutlierDetector(Broken()).fit(X)
 
 
@@ -448,8 +450,8 @@ def test_one_extreme_training_value_does_not_disable_the_detector():
     assert scores.argmin() == 17
     new = low_rank(2000, seed=1)
     assert np.mean(detector.predict(new) == -1) < 0.2
-    assert roc_auc_score(np.r_[np.ones(2000), np.zeros(200)],
-                         detector.score_samples(np.vstack([new, 4 * low_rank(200, 2)]))) > 0.9
+    scores = detector.score_samples(np.vstack([new, 4 * low_rank(200, seed=2)]))
+    assert roc_auc_score(np.r_[np.ones(2000), np.zeros(200)], scores) > 0.9
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
@@ -610,7 +612,8 @@ def test_predict_memory_does_not_grow_with_the_number_of_rows():
 
 def test_sparse_fit_stays_sparse_until_the_chunk():
     X = sp.random(10_000, 2_000, density=0.001, random_state=0, format="csr")
-    detector = AutoencoderOutlierDetector(TruncatedSVD(2, random_state=0), random_state=0)
+    model = TruncatedSVD(2, random_state=0)
+    detector = AutoencoderOutlierDetector(model, random_state=0)
     with sklearn.config_context(working_memory=16):
         peak = _peak_mib(lambda: detector.fit(X))
     # Dense, X would take 153 MiB; its 20,000 stored values take under 1 MiB.
