@@ -49,6 +49,7 @@ from ._training import RowSource, network_statistics, principal_axes, to_tensor,
 from ._utils import (
     NETWORK_UNIT_LIMIT,
     as_tensor,
+    check_has_columns,
     map_chunks,
     numpy_to_tensors,
     resolve_device,
@@ -320,7 +321,7 @@ class BaseAutoencoder(
         # 1. Validate, on a copy: validate_data records the features on the
         #    object it is given, and a failed fit must leave self as it was.
         checked = self._feature_view(previous) if resume else copy.copy(self)
-        _check_has_columns(X)
+        check_has_columns(X)
         X = validate_data(
             checked, X, reset=not resume, accept_sparse="csr",
             dtype=[np.float64, np.float32],
@@ -625,7 +626,7 @@ class BaseAutoencoder(
         return view
 
     def _validate_input(self, model, X):
-        _check_has_columns(X)
+        check_has_columns(X)
         return validate_data(
             self._feature_view(model), X, reset=False, accept_sparse="csr",
             dtype=[np.float64, np.float32],
@@ -872,14 +873,6 @@ class BaseAutoencoder(
 
 
 _MAX = float(np.finfo(np.float64).max)
-
-
-def _check_has_columns(X):
-    shape = getattr(X, "shape", None)
-    if shape is not None and len(shape) == 2 and shape[1] == 0:
-        raise ValueError(
-            f"X has 0 features (shape={tuple(shape)}); at least 1 is required."
-        )
 
 
 def _sizes(est):

@@ -17,7 +17,7 @@ from ._modules import NETWORK_UNIT_LIMIT
 
 # Inference blocks never exceed this many rows, whatever the working memory:
 # beyond it a block only costs memory and cache misses, not time.
-MAX_CHUNK_ROWS = 16384
+MAX_CHUNK_ROWS = 4096
 
 
 _DEVICE_PATTERN = re.compile(r"^(cpu|mps|auto|cuda(:\d+)?)$")
@@ -133,6 +133,18 @@ _FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 def _fits_float32(block):
     return block.size == 0 or float(np.max(np.abs(block))) < _FLOAT32_MAX
+
+
+def check_has_columns(X):
+    """Raise a clear ValueError for 2-D input without columns.
+
+    scikit-learn's own message for a zero-column DataFrame is about dtypes.
+    """
+    shape = getattr(X, "shape", None)
+    if shape is not None and len(shape) == 2 and shape[1] == 0:
+        raise ValueError(
+            f"X has 0 features (shape={tuple(shape)}); at least 1 is required."
+        )
 
 
 def row_chunks(n_rows, row_bytes):
