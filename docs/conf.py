@@ -6,7 +6,9 @@ Build with::
     python -m sphinx -W -b html docs docs/_build/html
 
 The build needs no network access: there is no intersphinx, no remote image,
-and the gallery runs on the CPU in a few minutes.
+and the gallery runs on the CPU in a few minutes. To check the pages without
+running the examples (seconds instead of minutes), add ``-D plot_gallery=0``;
+tests/test_docs_build.py builds that way.
 """
 
 import os
