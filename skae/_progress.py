@@ -20,6 +20,7 @@ does the work and needs no skorch, and :func:`format_epoch` formats one
 line.
 """
 
+import os
 import sys
 import warnings
 
@@ -69,6 +70,17 @@ def _isatty(stream):
         return False
 
 
+def _zero_width(stream):
+    """True for a terminal that reports no columns, where a bar shows nothing.
+
+    That happens in some pseudo-terminals of CI runners and containers.
+    """
+    try:
+        return os.get_terminal_size(stream.fileno()).columns == 0
+    except (AttributeError, ValueError, OSError):
+        return False
+
+
 def _in_notebook():
     """True inside a Jupyter kernel; never imports IPython itself."""
     ipython = sys.modules.get("IPython")
@@ -96,12 +108,13 @@ def choose_mode(stream=None):
     mode : str
         ``"notebook"`` in a Jupyter kernel writing to the standard streams
         (whether the widget can be drawn is only known when it is made, and
-        plain text is used if it cannot), ``"bar"`` on a terminal and
-        ``"text"`` otherwise.
+        plain text is used if it cannot), ``"bar"`` on a terminal (unless it
+        reports a width of zero columns) and ``"text"`` otherwise.
     """
     if stream is None and _in_notebook():
         return "notebook"
-    return "bar" if _isatty(sys.stderr if stream is None else stream) else "text"
+    target = sys.stderr if stream is None else stream
+    return "bar" if _isatty(target) and not _zero_width(target) else "text"
 
 
 class ProgressReporter:

@@ -218,3 +218,26 @@ def test_real_skorch_net_to_a_file(tmp_path):
         assert int(match.group(1)) == number
         assert match.group(2) is not None  # validation loss shown
         assert match.group(3) is not None  # duration shown
+
+
+@pytest.mark.parametrize("columns, mode", [(0, "text"), (80, "bar")])
+def test_terminal_without_columns_gets_text(monkeypatch, columns, mode):
+    """Some CI pseudo-terminals report 0 columns: tqdm would draw nothing."""
+    import os
+
+    from skae import _progress
+
+    class FakeTerminal(TTYStringIO):
+        def fileno(self):
+            return 99
+
+    def get_terminal_size(fd):
+        assert fd == 99
+        return os.terminal_size((columns, 24))
+
+    monkeypatch.setattr(_progress.os, "get_terminal_size", get_terminal_size)
+    out = FakeTerminal()
+    assert choose_mode(out) == mode
+    drive(EpochReporter(2, 1, stream=out), records(2))
+    lines = out.getvalue()
+    assert ("Iteration 2," in lines) == (mode == "text")
