@@ -134,8 +134,16 @@ def save_figure(rows, X_test, path, n_digits=10):
 def program_name(argv0=None):
     """The name the command was started by, for the usage line.
 
-    ``skae-demo`` when run through the installed script, ``python -m skae``
-    when run as a module (or when the name cannot be told).
+    Parameters
+    ----------
+    argv0 : str or None, default=None
+        The path the program was started by; None reads ``sys.argv[0]``.
+
+    Returns
+    -------
+    prog : str
+        ``"skae-demo"`` when run through the installed script, ``"python -m
+        skae"`` when run as a module (or when the name cannot be told).
     """
     name = Path(sys.argv[0] if argv0 is None else argv0).name
     name = name.removesuffix(".exe").removesuffix("-script.py")
@@ -145,7 +153,19 @@ def program_name(argv0=None):
 
 
 def build_parser(prog=None):
-    """The command line's argument parser."""
+    """The command line's argument parser.
+
+    Parameters
+    ----------
+    prog : str or None, default=None
+        The program name for the usage line; None tells it from
+        ``sys.argv[0]`` (see :func:`program_name`).
+
+    Returns
+    -------
+    parser : argparse.ArgumentParser
+        The options of :func:`main`, with ``--help`` and ``--version``.
+    """
     parser = argparse.ArgumentParser(
         prog=program_name() if prog is None else prog,
         description=(

@@ -265,7 +265,7 @@ def _notebook_bar(**kwargs):
 
 
 class EpochReporter(Callback):
-    """skorch callback printing training progress when ``verbose`` is set.
+    """A skorch callback that reports training progress when ``verbose`` is set.
 
     It reads the last entry of ``net.history`` at the end of every epoch
     (keys ``epoch``, ``train_loss`` and, when present, ``valid_loss`` and
