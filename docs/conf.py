@@ -6,7 +6,9 @@ Build with::
     python -m sphinx -W -b html docs docs/_build/html
 
 The build needs no network access: there is no intersphinx, no remote image,
-and the gallery runs on the CPU in a few minutes.
+and the gallery runs on the CPU in a few minutes. To check the pages without
+running the examples (seconds instead of minutes), add ``-D plot_gallery=0``;
+tests/test_docs_build.py builds that way.
 """
 
 import os
@@ -30,7 +32,12 @@ import skae  # noqa: E402
 from docutils import nodes  # noqa: E402
 from docutils.parsers.rst import directives  # noqa: E402
 from docutils.statemachine import StringList  # noqa: E402
-from sklearn.base import OutlierMixin, TransformerMixin  # noqa: E402
+from sklearn.base import (  # noqa: E402
+    ClassifierMixin,
+    OutlierMixin,
+    RegressorMixin,
+    TransformerMixin,
+)
 from sklearn.exceptions import ConvergenceWarning  # noqa: E402
 from sphinx.util.docutils import SphinxDirective  # noqa: E402
 from sphinx.util.nodes import nested_parse_with_titles  # noqa: E402
@@ -51,7 +58,11 @@ extensions = [
     "sphinx.ext.viewcode",
     "numpydoc",
     "sphinx_gallery.gen_gallery",
+    # Only to render the benchmark results (Markdown) on the Benchmarks page.
+    "myst_parser",
 ]
+# Pages are reStructuredText; Markdown is read only where it is included.
+source_suffix = {".rst": "restructuredtext"}
 
 templates_path = ["_templates"]
 exclude_patterns = ["_build", "Thumbs.db", ".DS_Store"]
@@ -67,6 +78,10 @@ autosummary_generate = False
 autodoc_default_options = {"members": True, "inherited-members": True}
 autodoc_typehints = "none"
 autodoc_member_order = "groupwise"
+# Short names, as on scikit-learn's pages: "fit" rather than
+# "skae.AutoencoderTransformer.fit" in signatures and in "On this page".
+add_module_names = False
+toc_object_entries_show_parents = "hide"
 
 numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False
@@ -101,10 +116,15 @@ def public_names():
 
 
 def _kind(name):
+    """The section of the API page that lists ``skae.<name>``."""
     obj = getattr(skae, name)
-    if isinstance(obj, type) and issubclass(obj, OutlierMixin):
+    if not isinstance(obj, type):
+        return "function" if callable(obj) else "other"
+    if issubclass(obj, OutlierMixin):
         return "outlier"
-    if isinstance(obj, type) and issubclass(obj, TransformerMixin):
+    if issubclass(obj, (ClassifierMixin, RegressorMixin)):
+        return "supervised"
+    if issubclass(obj, TransformerMixin):
         return "transformer"
     return "other"
 
@@ -136,7 +156,8 @@ def _generate_api_pages(app):
 class PublicAPI(SphinxDirective):
     """An autosummary table of the public names of one kind, under a heading.
 
-    Options: ``:kind:`` (``transformer``, ``outlier`` or ``other``) and
+    Options: ``:kind:`` (``transformer``, ``outlier``, ``supervised``,
+    ``function`` or ``other``) and
     ``:title:``. The content is an introduction placed under the heading. A
     kind with no public names yields nothing, not even the heading, so the
     page grows with skae.__all__.
@@ -164,29 +185,49 @@ class PublicAPI(SphinxDirective):
         return container.children
 
 
-class BenchmarkResults(SphinxDirective):
-    """Show benchmarks/RESULTS.md verbatim, or say how to produce it.
+def benchmark_result_files():
+    """Markdown files shown on the Benchmarks page, in page order.
 
-    RESULTS.md is Markdown written by ``benchmarks/run.py``. Showing it as a
-    highlighted literal block needs no Markdown parser, and a checkout
-    without the file still builds.
+    ``benchmarks/RESULTS.md`` (written by ``benchmarks/run.py``) first, then
+    every ``benchmarks/results/*.md`` by file name, so a new results file
+    appears on the page without touching the docs.
+    """
+    bench = ROOT / "benchmarks"
+    files = [bench / "RESULTS.md"] if (bench / "RESULTS.md").is_file() else []
+    return files + sorted((bench / "results").glob("*.md"))
+
+
+class BenchmarkResults(SphinxDirective):
+    """Render the benchmark results (Markdown) as part of the page.
+
+    Each file of :func:`benchmark_result_files` is parsed by MyST, so its
+    tables become HTML tables and its headings sections of the page (its
+    ``#`` title one level below the page's). A checkout without results
+    still builds, with a sentence saying how to produce them.
     """
 
     def run(self):
-        path = ROOT / "benchmarks" / "RESULTS.md"
-        if not path.is_file():
+        files = benchmark_result_files()
+        if not files:
             text = (
-                "benchmarks/RESULTS.md is not in this checkout yet; run "
-                "``python benchmarks/run.py`` to produce it."
+                "No benchmark results are in this checkout yet; run "
+                "``python benchmarks/run.py`` to produce them."
             )
             paragraph = nodes.paragraph()
             self.state.nested_parse(StringList([text]), self.content_offset, paragraph)
             return paragraph.children
-        self.env.note_dependency(str(path))
-        text = path.read_text(encoding="utf-8")
-        block = nodes.literal_block(text, text, language="markdown")
-        block["classes"].append("benchmark-results")
-        return [block]
+        # The include directive reads paths relative to the including page.
+        here = Path(self.env.doc2path(self.env.docname)).parent
+        lines = []
+        for path in files:
+            self.env.note_dependency(str(path))
+            rel = Path(os.path.relpath(path, here)).as_posix()
+            lines += [f".. include:: {rel}", "   :parser: myst_parser.sphinx_", ""]
+        container = nodes.Element()
+        nested_parse_with_titles(
+            self.state, StringList(lines, source="benchmarks"), container
+        )
+        return container.children
 
 
 # -- Gallery -----------------------------------------------------------------

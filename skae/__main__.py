@@ -1,4 +1,4 @@
-"""``python -m skae``: PCA against an autoencoder on scikit-learn's digits.
+"""``python -m skae`` or ``skae-demo``: PCA against an autoencoder on the digits.
 
 For a few code sizes, fit PCA and :class:`~skae.AutoencoderTransformer` on
 75% of the digits, then report on the held-out 25%:
@@ -8,12 +8,15 @@ For a few code sizes, fit PCA and :class:`~skae.AutoencoderTransformer` on
 * the fit time.
 
 A PNG of original against reconstructed digits is written to the current
-folder.
+folder when matplotlib is installed (``pip install "skae[plot]"``).
 """
 
 import argparse
+import importlib.util
+import sys
 import time
 import warnings
+from pathlib import Path
 
 import numpy as np
 from sklearn.datasets import load_digits
@@ -24,18 +27,18 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from . import AutoencoderTransformer
+from . import AutoencoderTransformer, __version__
 
 
-def compare(n_components=(2, 5, 10), *, max_iter=200, random_state=0):
+def compare(n_components=(2, 5, 10), *, max_iter=None, random_state=0):
     """Fit PCA and an autoencoder per code size and measure them on held-out digits.
 
     Parameters
     ----------
     n_components : sequence of int, default=(2, 5, 10)
         Code sizes to compare.
-    max_iter : int, default=200
-        Epochs for the autoencoder.
+    max_iter : int or None, default=None
+        ``max_iter`` of the autoencoder; None keeps the estimator's default.
     random_state : int, default=0
         Seed of the split and of the autoencoder.
 
@@ -54,16 +57,17 @@ def compare(n_components=(2, 5, 10), *, max_iter=200, random_state=0):
     )
     rows = []
     for k in n_components:
+        budget = {} if max_iter is None else {"max_iter": max_iter}
         models = {
             "PCA": PCA(n_components=k, random_state=random_state),
             "autoencoder": AutoencoderTransformer(
-                n_components=k, max_iter=max_iter, random_state=random_state
+                n_components=k, random_state=random_state, **budget
             ),
         }
         for name, model in models.items():
             start = time.perf_counter()
             with warnings.catch_warnings():
-                # A fixed epoch budget is the point of the comparison.
+                # A capped budget (--max-iter) may stop before convergence.
                 warnings.simplefilter("ignore", ConvergenceWarning)
                 model.fit(X_train)
             seconds = time.perf_counter() - start
@@ -127,34 +131,91 @@ def save_figure(rows, X_test, path, n_digits=10):
     plt.close(fig)
 
 
-def main(argv=None):
-    """Command-line entry point."""
+def program_name(argv0=None):
+    """The name the command was started by, for the usage line.
+
+    Parameters
+    ----------
+    argv0 : str or None, default=None
+        The path the program was started by; None reads ``sys.argv[0]``.
+
+    Returns
+    -------
+    prog : str
+        ``"skae-demo"`` when run through the installed script, ``"python -m
+        skae"`` when run as a module (or when the name cannot be told).
+    """
+    name = Path(sys.argv[0] if argv0 is None else argv0).name
+    name = name.removesuffix(".exe").removesuffix("-script.py")
+    if not name or name in ("__main__.py", "-c", "-m") or name.startswith("python"):
+        return "python -m skae"
+    return name
+
+
+def build_parser(prog=None):
+    """The command line's argument parser.
+
+    Parameters
+    ----------
+    prog : str or None, default=None
+        The program name for the usage line; None tells it from
+        ``sys.argv[0]`` (see :func:`program_name`).
+
+    Returns
+    -------
+    parser : argparse.ArgumentParser
+        The options of :func:`main`, with ``--help`` and ``--version``.
+    """
     parser = argparse.ArgumentParser(
-        prog="python -m skae",
-        description="Compare PCA and an autoencoder on scikit-learn's digits.",
+        prog=program_name() if prog is None else prog,
+        description=(
+            "Compare PCA and skae's AutoencoderTransformer on scikit-learn's "
+            "digits: held-out reconstruction error, accuracy of a logistic "
+            "regression on the codes, and fit time, for a few code sizes."
+        ),
     )
+    parser.add_argument("--version", action="version", version=f"skae {__version__}")
     parser.add_argument(
         "-k", "--n-components", type=int, nargs="+", default=[2, 5, 10],
-        help="code sizes to compare (default: 2 5 10)",
+        metavar="K", help="code sizes to compare (default: 2 5 10)",
     )
     parser.add_argument(
-        "--max-iter", type=int, default=200, help="autoencoder epochs (default: 200)"
+        "--max-iter", type=int, default=None,
+        help="cap on the autoencoder's training (its max_iter; default: the "
+        "estimator's own default)",
     )
     parser.add_argument(
         "--output", default="skae_digits.png",
-        help="where to save the reconstruction figure (default: skae_digits.png)",
+        help="where to save the reconstruction figure if matplotlib is "
+        "installed (default: skae_digits.png)",
     )
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv=None, *, prog=None):
+    """Command-line entry point of ``python -m skae`` and ``skae-demo``.
+
+    Parameters
+    ----------
+    argv : list of str or None, default=None
+        The arguments; None reads ``sys.argv[1:]``.
+    prog : str or None, default=None
+        The program name shown in ``--help``; None tells it from
+        ``sys.argv[0]``.
+    """
+    args = build_parser(prog).parse_args(argv)
     rows, X_test = compare(args.n_components, max_iter=args.max_iter)
     print("Digits, 25% held out: reconstruction error, code quality and fit time")
     print(format_table(rows))
-    try:
-        save_figure(rows, X_test, args.output)
-    except ImportError:
-        print("matplotlib is not installed: no figure saved (pip install matplotlib).")
-    else:
-        print(f"Saved original vs reconstructed digits to {args.output}")
+    if importlib.util.find_spec("matplotlib") is None:
+        print(
+            "matplotlib is not installed, so no figure was saved "
+            '(pip install matplotlib, or install "skae[plot]").'
+        )
+        return
+    save_figure(rows, X_test, args.output)
+    print(f"Saved original vs reconstructed digits to {args.output}")
 
 
 if __name__ == "__main__":
-    main()
+    main(prog="python -m skae")
