@@ -119,7 +119,7 @@ def warn_user(message, category):
         module = sys.modules.get(name)
         if module is not None and getattr(module, "__file__", None):
             skip.append(str(Path(module.__file__).parent))
-    level, frame = 1, sys._getframe(1)
+    level, frame = 2, sys._getframe(1)  # stacklevel 2 is the caller
     while frame is not None and frame.f_code.co_filename.startswith(tuple(skip)):
         frame, level = frame.f_back, level + 1
     warnings.warn(message, category, stacklevel=level)
@@ -395,7 +395,7 @@ class BaseAutoencoder(
             valid_noise_seed=int(valid_seq.generate_state(1)[0]),
             device=device,
             optimizer_state=previous["optimizer_state"] if resume and incremental else None,
-            callbacks=self._progress_callbacks(epochs),
+            callbacks=self._progress_callbacks(epochs, scale),
             on_epoch_end=self._callback_hook(context, X, stats, n_features, n_components),
         )
 
@@ -566,12 +566,14 @@ class BaseAutoencoder(
         self._cache = {}
         self._model = model  # last: readers switch to the new model here
 
-    def _progress_callbacks(self, epochs):
+    def _progress_callbacks(self, epochs, scale):
         if not self.verbose:
             return ()
         from ._progress import EpochReporter
 
-        return [("progress", EpochReporter(epochs, self.verbose))]
+        with np.errstate(over="ignore"):
+            unit = float(np.float64(scale) ** 2)
+        return [("progress", EpochReporter(epochs, self.verbose, loss_scale=unit))]
 
     def _callback_context(self, epochs):
         if not getattr(self, "_skl_callbacks", None):
@@ -688,7 +690,7 @@ class BaseAutoencoder(
 
         Returns
         -------
-        X_new : ndarray of shape (n_samples, n_components_)
+        X_new : ndarray of shape (n_samples, `n_components_`)
             The codes, in X's floating dtype (float64 for integer input). For
             a dask array, a lazy dask array computed block by block.
         """
@@ -707,12 +709,12 @@ class BaseAutoencoder(
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_components_)
+        X : array-like of shape (n_samples, `n_components_`)
             Codes, as returned by :meth:`transform`.
 
         Returns
         -------
-        X_original : ndarray of shape (n_samples, n_features_in_)
+        X_original : ndarray of shape (n_samples, `n_features_in_`)
             Reconstructions, in the input's units.
         """
         model = self._snapshot()
@@ -798,8 +800,8 @@ class BaseAutoencoder(
         Returns
         -------
         encoder : torch.nn.Module
-            Maps a float32 tensor of shape (n, n_features_in_) to codes of
-            shape (n, n_components_).
+            Maps a float32 tensor of shape ``(n, n_features_in_)`` to codes of
+            shape ``(n, n_components_)``.
         """
         model = self._snapshot()
         encoder, _ = self._cpu_network(model).halves()
@@ -818,8 +820,8 @@ class BaseAutoencoder(
         Returns
         -------
         decoder : torch.nn.Module
-            Maps codes of shape (n, n_components_) to reconstructions of
-            shape (n, n_features_in_).
+            Maps codes of shape ``(n, n_components_)`` to reconstructions of
+            shape ``(n, n_features_in_)``.
         """
         model = self._snapshot()
         _, decoder = self._cpu_network(model).halves()

@@ -20,6 +20,7 @@ does the work and needs no skorch, and :func:`format_epoch` formats one
 line.
 """
 
+import math
 import os
 import sys
 import warnings
@@ -285,13 +286,17 @@ class EpochReporter(Callback):
     every : int or None, default=None
         Report only every ``every``-th epoch in text mode (and the last);
         None reports every epoch.
+    loss_scale : float, default=1.0
+        Factor from the losses in the history to the reported ones (skae's
+        networks work in scaled units and report in the input's).
     """
 
-    def __init__(self, total_epochs, verbose, *, stream=None, every=None):
+    def __init__(self, total_epochs, verbose, *, stream=None, every=None, loss_scale=1.0):
         self.total_epochs = total_epochs
         self.verbose = verbose
         self.stream = stream
         self.every = every
+        self.loss_scale = loss_scale
 
     def initialize(self):
         self.reporter_ = None
@@ -309,7 +314,11 @@ class EpochReporter(Callback):
     def on_epoch_end(self, net, dataset_train=None, dataset_valid=None, **kwargs):
         reporter = getattr(self, "reporter_", None)
         if reporter is not None and len(net.history):
-            reporter.update(net.history[-1])
+            row = dict(net.history[-1])
+            for key in ("train_loss", "valid_loss"):
+                if row.get(key) is not None:
+                    row[key] = float(min(row[key] * self.loss_scale, math.inf))
+            reporter.update(row)
 
     def on_train_end(self, net, X=None, y=None, **kwargs):
         reporter = getattr(self, "reporter_", None)
