@@ -65,7 +65,7 @@ def fmt(x):
 
 
 def table(headers, rows):
-    """A markdown table; numbers get three significant digits."""
+    """A markdown table of :func:`fmt` cells."""
     lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     lines += ["| " + " | ".join(fmt(c) for c in row) + " |" for row in rows]
     return "\n".join(lines)
@@ -90,14 +90,11 @@ def save(name, args, *tables):
         report.write_text(text)
 
 
-# ------------------------------------------------------------------ timing
-
 
 def interleaved(candidates, repeats, warmup=1):
-    """Wall seconds of ``repeats`` calls of each zero-argument callable.
+    """Wall seconds of ``repeats`` rounds of calls, one per zero-argument callable.
 
-    Calls alternate between candidates, with the starting candidate rotated
-    each round, after ``warmup`` untimed rounds.
+    The first candidate of a round rotates; ``warmup`` untimed rounds come first.
     """
     for _ in range(warmup):
         for fn in candidates.values():
@@ -127,8 +124,6 @@ def torch_threads(n):
         torch.set_num_threads(before)
 
 
-# -------------------------------------------------------------------- data
-
 
 def load(name):
     """A scikit-learn bundled data set's X as float64 (diabetes: X only)."""
@@ -138,11 +133,7 @@ def load(name):
 
 
 def fashion_mnist():
-    """``(X_train, X_test)`` as float32 in [0, 1], 784 columns; None if absent.
-
-    Reads the IDX files of the Debian package ``dataset-fashion-mnist``
-    (or ``$FASHION_MNIST_DIR``).
-    """
+    """Fashion-MNIST's ``(X_train, X_test)``, float32 in [0, 1]; None if not installed."""
     arrays = []
     for stem in ("train", "t10k"):
         path = FASHION_DIR / f"{stem}-images-idx3-ubyte.gz"
@@ -155,8 +146,6 @@ def fashion_mnist():
         arrays.append(pixels.astype(np.float32) / 255.0)
     return tuple(arrays)
 
-
-# ----------------------------------------------------- bare PyTorch reference
 
 
 def mlp_autoencoder(widths, seed=0):

@@ -35,11 +35,9 @@ else:
 X = X[:10_000] if args.quick else X
 
 
-def synced(fn):
-    def run():
-        fn()
-        torch.cuda.synchronize()
-    return run
+def synced(fn, *args, **kwargs):
+    """A callable that runs ``fn(*args, **kwargs)`` and waits for the GPU."""
+    return lambda: (fn(*args, **kwargs), torch.cuda.synchronize())
 
 
 def skae(batch, epochs):
@@ -92,16 +90,13 @@ for batch in [512] if args.quick else [128, 512, 2048]:
     e2 = 1 + max(1, math.ceil(400 / per_epoch))  # the second fit runs >= 400 more steps
     print(f"gpu: fit, batch {batch}, 1 and {e2} epochs", flush=True)
     replay = graph_loop(x_dev, batch)
+    steps, bare = per_epoch * (e2 - 1), dict(batch_size=batch, fused=True, device=DEV)
     times = H.interleaved({
-        "skae 1": synced(lambda: skae(batch, 1)),
-        "skae 2": synced(lambda: skae(batch, e2)),
-        "bare 1": synced(lambda: H.bare_fit(X, WIDTHS, epochs=1, batch_size=batch,
-                                            fused=True, device=DEV)),
-        "bare 2": synced(lambda: H.bare_fit(X, WIDTHS, epochs=e2, batch_size=batch,
-                                            fused=True, device=DEV)),
-        "graph": synced(lambda: replay(per_epoch * (e2 - 1))),
+        "skae 1": synced(skae, batch, 1), "skae 2": synced(skae, batch, e2),
+        "bare 1": synced(H.bare_fit, X, WIDTHS, epochs=1, **bare),
+        "bare 2": synced(H.bare_fit, X, WIDTHS, epochs=e2, **bare),
+        "graph": synced(replay, steps),
     }, REPEATS)
-    steps = per_epoch * (e2 - 1)
     step = {name: (np.array(times[f"{name} 2"]) - times[f"{name} 1"]) / steps
             for name in ("skae", "bare")}
     step["graph"] = np.array(times["graph"]) / steps
@@ -129,10 +124,9 @@ def bare_transform():
 
 
 print("gpu: transform", flush=True)
-times = H.interleaved({f"bare chunked loop, pinned, {GPU_CHUNK:,} rows": bare_transform,
-                       "skae transform": lambda: est.transform(X)}, REPEATS)
-rows = [[len(X), name, len(X) / np.median(v) / 1e6,
-         1 / H.ratio(times, name, f"bare chunked loop, pinned, {GPU_CHUNK:,} rows")]
+bare = f"bare chunked loop, pinned, {GPU_CHUNK:,} rows"
+times = H.interleaved({bare: bare_transform, "skae transform": lambda: est.transform(X)}, REPEATS)
+rows = [[len(X), name, len(X) / np.median(v) / 1e6, 1 / H.ratio(times, name, bare)]
         for name, v in times.items()]
-H.save("gpu", args, fit_table, H.table(["rows", "candidate", "M rows/s", "x bare throughput"],
-                                       rows))
+transform_table = H.table(["rows", "candidate", "M rows/s", "x bare throughput"], rows)
+H.save("gpu", args, fit_table, transform_table)
