@@ -60,7 +60,7 @@ def fmt(x):
     if isinstance(x, (int, np.integer)):
         return f"{x:,}"
     if isinstance(x, (float, np.floating)):
-        return "-" if not math.isfinite(x) else f"{x:,.0f}" if abs(x) >= 1e4 else f"{x:.3g}"
+        return "-" if not math.isfinite(x) else f"{x:,.0f}" if abs(x) >= 1e3 else f"{x:.3g}"
     return "-" if x is None else str(x)
 
 
