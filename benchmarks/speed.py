@@ -80,7 +80,7 @@ sizes = [("small", X, (64, 128, 10)), ("medium", X, WIDTHS), ("large", wide, (78
 rows = []
 for label, data, widths in sizes[:1] if args.quick else sizes:
     for batch in [128] if args.quick else [128, 1024]:
-        epochs = max(1, round((8 if args.quick else 60) / math.ceil(len(data) / batch)))
+        epochs = max(1, round((8 if args.quick else 24) / math.ceil(len(data) / batch)))
         steps = epochs * math.ceil(len(data) / batch)
         print(f"speed: threads, {label}, batch {batch}", flush=True)
 
@@ -88,7 +88,7 @@ for label, data, widths in sizes[:1] if args.quick else sizes:
             with H.torch_threads(threads):
                 H.bare_fit(data, widths, epochs=epochs, batch_size=batch, fused=True)
 
-        times = H.interleaved({"1": lambda: run(1), "2": lambda: run(2)}, REPEATS)
+        times = H.interleaved({"1": lambda: run(1), "2": lambda: run(2)}, min(REPEATS, 5))
         macs = batch * sum(a * b for a, b in zip(widths[:-1], widths[1:])) * 2
         rows.append(["-".join(map(str, widths)), label, batch, macs / 1e6,
                      np.median(times["1"]) / steps * 1e3, np.median(times["2"]) / steps * 1e3,
