@@ -34,7 +34,7 @@ def skae(batch, epochs, data=X):
 
 # ---- fit time against the bare loop, same steps and rows
 rows = []
-for batch, epochs in [(32, 2), (128, 5), (1024, 10)] if args.quick else [
+for batch, epochs in [(32, 1), (128, 2), (1024, 5)] if args.quick else [
         (32, 10), (128, 40), (1024, 100)]:
     print(f"speed: fit, batch {batch}, {epochs} epochs", flush=True)
     steps = epochs * math.ceil(len(X) / batch)
