@@ -1,204 +1,98 @@
-"""Training speed: skae against a hand-written PyTorch loop and skorch.
+"""CPU speed: skae's fit and transform against bare PyTorch loops; torch threads.
 
-The reference (issue 3) is a plain loop: a 64-128-10-128-64 ReLU autoencoder,
-Adam with lr=1e-3, batches of 128 sliced from one float32 tensor of
-standardised digits, on one torch thread, 40 epochs. Every candidate is
-timed interleaved with it; ratios are medians of per-repeat ratios.
+Fit: digits (1,797 x 64 float32), network 64-256-128-10, Adam at lr 1e-3, one
+torch thread, interleaved; skae runs the same epochs with ``batch_size=B,
+max_iter=E, early_stopping=False, tol=0``. Transform: many digits-like rows.
+Threads: the bare fused-Adam loop at 1 and 2 torch threads, three sizes.
 """
 
+import math
 import warnings
 
 import numpy as np
-import torch
-from skorch import NeuralNetRegressor
+from sklearn.decomposition import PCA
+from sklearn.exceptions import ConvergenceWarning
 
-import _common as C
+import _harness as H
 from skae import AutoencoderTransformer
-from skae import _training
 
-HIDDEN = (128,)
-K = 10
-LR = 1e-3
-
-
-def _skae_threads(module, batch_size):
-    """The thread count skae's engine will train with (its own heuristic)."""
-    chosen = _training.training_threads(module, batch_size)
-    return torch.get_num_threads() if chosen is None else chosen
+args = H.options(__doc__.splitlines()[0])
+REPEATS = 2 if args.quick else 7
+HIDDEN, K = (256, 128), 10
+X = H.load("digits").astype(np.float32)
+WIDTHS = (X.shape[1], *HIDDEN, K)
 
 
-def candidates(X, epochs, batch_size, skae_one_thread=False):
-    """Zero-argument callables, each training the same model for ``epochs``.
-
-    ``skae_one_thread`` adds a run of skae with the caller's setting at one
-    thread, to separate the engine's overhead from its thread choice.
-    """
-
-    def bare():
-        with C.torch_threads(1):
-            C.bare_fit(X, epochs=epochs, batch_size=batch_size, hidden=HIDDEN, n_components=K)
-
-    def bare_fused():
-        with C.torch_threads(1):
-            C.bare_fit(
-                X, epochs=epochs, batch_size=batch_size, hidden=HIDDEN, n_components=K,
-                fused=True,
-            )
-
-    def skae_fit(threads=None):
-        # By default the caller's thread setting is left alone: skae picks its own.
-        with C.torch_threads(threads), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            AutoencoderTransformer(
-                n_components=K,
-                hidden_layer_sizes=HIDDEN,
-                batch_size=batch_size,
-                max_iter=epochs,
-                tol=0.0,
-                n_iter_no_change=10**9,
-                random_state=0,
-            ).fit(X)
-
-    def skorch_net(**kwargs):
-        def run():
-            with C.torch_threads(1), warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                NeuralNetRegressor(
-                    C.make_reference(X.shape[1], HIDDEN, K),
-                    max_epochs=epochs,
-                    batch_size=batch_size,
-                    lr=LR,
-                    optimizer=torch.optim.Adam,
-                    verbose=0,
-                    **kwargs,
-                ).fit(X, X)
-
-        return run
-
-    out = {
-        "bare loop (reference)": bare,
-        "bare loop, fused Adam": bare_fused,
-        "skae AutoencoderTransformer.fit": skae_fit,
-        "skorch NeuralNetRegressor (defaults: 20% valid split)": skorch_net(),
-        "skorch NeuralNetRegressor, train_split=None": skorch_net(train_split=None),
-    }
-    if skae_one_thread:
-        out["skae fit, caller sets 1 thread"] = lambda: skae_fit(1)
-    return out
+def skae(batch, epochs, data=X):
+    est = AutoencoderTransformer(K, hidden_layer_sizes=HIDDEN, batch_size=batch, max_iter=epochs,
+                                 early_stopping=False, tol=0.0, n_iter_no_change=epochs + 1,
+                                 random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return est.fit(data)
 
 
-def report(quick=False):
-    X = C.digits(standardise=True).astype(np.float32)
-    n = X.shape[0]
-    ref = C.make_reference(X.shape[1], HIDDEN, K)
-    default_threads = torch.get_num_threads()
-    out = ["## Training speed (digits, 64-128-10-128-64)\n"]
-    out.append(
-        f"Data: digits standardised, {n} x {X.shape[1]} float32. Model: "
-        f"{C.n_params(ref):,} parameters ({C.n_weights(ref):,} weights). "
-        "Bare loop and skorch run with torch threads set to 1 around the timed "
-        "block (the reference's fastest setting); skae is called with the "
-        f"caller's setting ({default_threads} threads) and chooses for itself "
-        f"(`SINGLE_THREAD_MACS = {_training.SINGLE_THREAD_MACS:,}`). "
-        "Times are medians of interleaved repeats after one warm-up run; "
-        "'ratio' is the median of per-repeat ratios to the reference; "
-        "'IQR' is the interquartile range of the wall times relative to their median "
-        "(noise). 'cpu' columns use the process CPU time instead of the wall clock: "
-        "for one-thread runs it is close to the time on an idle core, so it is the "
-        "steadier measure when other processes load the machine (for multi-thread "
-        "runs it also counts threads waiting on each other). "
-        f"FLOP bound: 6 x params x rows x epochs at {C.PEAK_FLOPS_PER_CORE / 1e9:.0f} "
-        "GFLOP/s per thread used (wall) or per CPU second (cpu).\n"
-    )
-
-    # ---- 40 epochs at batch 128: the issue's target.
-    epochs, bs = 40, 128
-    repeats = 5 if quick else 7
-    print(f"speed: 40 epochs x {repeats} repeats", flush=True)
-    times = C.interleaved(candidates(X, epochs, bs), repeats)
-    ref_name = "bare loop (reference)"
-    flops = C.training_flops(ref, n, epochs)
-    skae_threads = _skae_threads(ref, bs)
-    rows = []
+# ---- fit time against the bare loop, same steps and rows
+rows = []
+for batch, epochs in [(32, 1), (128, 2), (1024, 5)] if args.quick else [
+        (32, 10), (128, 40), (1024, 100)]:
+    print(f"speed: fit, batch {batch}, {epochs} epochs", flush=True)
+    steps = epochs * math.ceil(len(X) / batch)
+    fitted = skae(batch, epochs)
+    same = fitted.n_iter_ == epochs and getattr(fitted, "t_", len(X) * epochs) == len(X) * epochs
+    with H.torch_threads(1):
+        times = H.interleaved({
+            "bare loop, Adam": lambda: H.bare_fit(X, WIDTHS, epochs=epochs, batch_size=batch),
+            "bare loop, fused Adam": lambda: H.bare_fit(
+                X, WIDTHS, epochs=epochs, batch_size=batch, fused=True),
+            "skae fit": lambda: skae(batch, epochs),
+        }, REPEATS)
     for name, values in times.items():
-        threads = skae_threads if name.startswith("skae") else 1
-        t, cpu = C.median(values), C.median(times.cpu[name])
-        rows.append(
-            [
-                name,
-                threads,
-                t,
-                t / epochs * 1e3,
-                C.paired_ratio(times, name, ref_name),
-                cpu,
-                C.paired_ratio(times, name, ref_name, cpu=True),
-                f"{C.flop_fraction(flops, t, threads) * 100:.1f}%",
-                f"{C.flop_fraction(flops, cpu, 1) * 100:.1f}%",
-                C.spread(values),
-            ]
-        )
-    out.append(f"### {epochs} epochs, batch {bs} ({repeats} interleaved repeats)\n")
-    out.append(
-        C.table(
-            ["candidate", "threads", "fit s", "ms/epoch", "ratio vs bare", "cpu s",
-             "cpu ratio", "FLOP bound", "FLOP bound (cpu)", "IQR"],
-            rows,
-        )
-    )
-    out.append("")
-    ratio = C.paired_ratio(times, "skae AutoencoderTransformer.fit", ref_name)
-    cpu_ratio = C.paired_ratio(times, "skae AutoencoderTransformer.fit", ref_name, cpu=True)
-    skorch_ratio = C.paired_ratio(
-        times, "skorch NeuralNetRegressor (defaults: 20% valid split)", ref_name
-    )
-    if ratio <= 1.0:
-        verdict = "PASS"
-    else:
-        verdict = "FAIL (within the 1.2x limit)" if ratio <= 1.2 else "FAIL"
-    C.record_target(
-        "fit <= 1.0x the bare loop (40 epochs, batch 128; >1.2x = not done)",
-        f"{ratio:.2f}x wall, {cpu_ratio:.2f}x cpu (bare loop {C.median(times[ref_name]):.2f} s "
-        f"wall / {C.median(times.cpu[ref_name]):.2f} s cpu; skorch default {skorch_ratio:.2f}x)",
-        verdict,
-    )
+        rows.append([batch, epochs, steps, name, np.median(values),
+                     np.median(values) / steps * 1e3, H.ratio(times, name, "bare loop, Adam"),
+                     same if name == "skae fit" else "-"])
+fit_table = H.table(["batch", "epochs", "steps", "candidate", "fit s", "ms/step", "x bare Adam",
+                     "skae did the same steps"], rows)
 
-    # ---- epoch time against batch size.
-    # Few epochs: a multi-threaded run can be very slow on a busy shared machine.
-    sweep = [(32, 6), (128, 12), (1024, 8)] if not quick else [(32, 3), (128, 6), (1024, 4)]
-    sweep_repeats = 5 if not quick else 3
-    rows = []
-    for bs, ep in sweep:
-        print(f"speed: batch {bs}, {ep} epochs x {sweep_repeats}", flush=True)
-        th = _skae_threads(ref, bs)
-        times = C.interleaved(candidates(X, ep, bs, skae_one_thread=th != 1), sweep_repeats)
-        for name, values in times.items():
-            threads = th if name == "skae AutoencoderTransformer.fit" else 1
-            t, cpu = C.median(values), C.median(times.cpu[name])
-            rows.append(
-                [
-                    bs,
-                    name,
-                    threads,
-                    t / ep * 1e3,
-                    C.paired_ratio(times, name, ref_name),
-                    C.paired_ratio(times, name, ref_name, cpu=True),
-                    f"{C.flop_fraction(C.training_flops(ref, n, ep), t, threads) * 100:.1f}%",
-                ]
-            )
-    out.append(f"### Epoch time against batch size ({sweep_repeats} interleaved repeats each)\n")
-    out.append(
-        C.table(
-            ["batch", "candidate", "threads", "ms/epoch", "ratio vs bare", "cpu ratio",
-             "FLOP bound"],
-            rows,
-        )
-    )
-    out.append(
-        "\nAt batch 1024 digits has only two batches per epoch, so fixed per-epoch "
-        "costs (validation split, history, convergence bookkeeping) dominate."
-    )
-    return "\n".join(out) + "\n"
+# ---- transform throughput against a bare chunked encoder of the same shape
+n_rows = 20_000 if args.quick else 200_000
+rng = np.random.default_rng(0)
+big = np.clip(X[rng.integers(0, len(X), n_rows)] + rng.normal(0, 1, (n_rows, X.shape[1])), 0, 16)
+big = big.astype(np.float32)
+est, pca = skae(128, 2), PCA(K).fit(X)
+encode = H.encoder_of(est, X, WIDTHS)
+print(f"speed: transform, {n_rows:,} rows", flush=True)
+bare = "bare chunked encoder (4,096 rows)"
+with H.torch_threads(1):
+    times = H.interleaved({
+        bare: lambda: H.bare_transform(encode, big, K),
+        "skae transform": lambda: est.transform(big),
+        "PCA transform": lambda: pca.transform(big),
+    }, REPEATS)
+rows = [[n_rows, name, n_rows / np.median(v) / 1e6, 1 / H.ratio(times, name, bare)]
+        for name, v in times.items()]
+transform_table = H.table(["rows", "candidate", "M rows/s", "x bare throughput"], rows)
 
+# ---- one or two torch threads, bare fused-Adam loop
+rng = np.random.default_rng(0)
+wide = np.tanh(rng.normal(size=(8192, 30)) @ rng.normal(size=(30, 784)) / 5).astype(np.float32)
+sizes = [("small", X, (64, 128, 10)), ("medium", X, WIDTHS), ("large", wide, (784, 512, 256, 30))]
+rows = []
+for label, data, widths in sizes[:1] if args.quick else sizes:
+    for batch in [128] if args.quick else [128, 1024]:
+        epochs = max(1, round((8 if args.quick else 24) / math.ceil(len(data) / batch)))
+        steps = epochs * math.ceil(len(data) / batch)
+        print(f"speed: threads, {label}, batch {batch}", flush=True)
 
-if __name__ == "__main__":
-    print(report(quick="--quick" in __import__("sys").argv))
+        def run(threads):
+            with H.torch_threads(threads):
+                H.bare_fit(data, widths, epochs=epochs, batch_size=batch, fused=True)
+
+        times = H.interleaved({"1": lambda: run(1), "2": lambda: run(2)}, min(REPEATS, 5))
+        macs = batch * sum(a * b for a, b in zip(widths[:-1], widths[1:])) * 2
+        rows.append(["-".join(map(str, widths)), label, batch, macs / 1e6,
+                     np.median(times["1"]) / steps * 1e3, np.median(times["2"]) / steps * 1e3,
+                     H.ratio(times, "1", "2")])
+threads_table = H.table(["network", "size", "batch", "M multiply-adds/step (forward)",
+                         "ms/step, 1 thread", "ms/step, 2 threads", "speed-up of 2 threads"], rows)
+H.save("speed", args, fit_table, transform_table, threads_table)
