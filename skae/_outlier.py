@@ -175,7 +175,7 @@ class AutoencoderOutlierDetector(OutlierMixin, BaseEstimator):
     which makes it a good choice when the errors are to be interpreted.
 
     Scoring works through the rows in chunks, whose size follows
-    :func:`sklearn.set_config`'s ``working_memory`` (and is at most 16,384
+    :func:`sklearn.set_config`'s ``working_memory`` (and is at most 4,096
     rows); sparse input is densified one chunk at a time.
 
     Examples

@@ -479,6 +479,10 @@ def _run(net, monitor, train_data, valid_data, max_epochs, has_valid, keep_start
     net.initialize()
     if optimizer_state is not None:
         net.optimizer_.load_state_dict(numpy_to_tensors(optimizer_state))
+        # The state carries the step size where the last schedule left it
+        # (zero, at the end of fit's cosine): continue at the set one.
+        for group in net.optimizer_.param_groups:
+            group["lr"] = group["initial_lr"] = net.lr
     if keep_start or has_valid:
         start_loss = net.evaluate(valid_data if has_valid else train_data)
         monitor.start_loss = start_loss if keep_start else None

@@ -87,7 +87,7 @@ def test_every_public_name_has_an_api_page(html):
 def test_api_sidebar_shows_short_names(html):
     for name in public_names():
         obj = getattr(skae, name)
-        if not isinstance(obj, type):
+        if not isinstance(obj, type) or not hasattr(obj, "fit"):
             continue
         entries = page_toc(html / "generated" / f"skae.{name}.html")
         methods = [e for e in entries if e.endswith("()")]

@@ -160,6 +160,7 @@ def test_params_and_pickle():
         "verbose": 2,
         "stream": None,
         "every": 4,
+        "loss_scale": 1.0,
     }
     reporter = ProgressReporter(3, 1, stream=TTYStringIO())
     reporter.start()
