@@ -33,8 +33,15 @@ compression scheme to the receiver.
 import math
 
 import numpy as np
-import onnx
-from onnx import TensorProto, helper, numpy_helper
+
+try:
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+except ImportError as exc:  # pragma: no cover - depends on the installation
+    raise ImportError(
+        "skae.onnx needs the onnx and skl2onnx packages (and onnxruntime to run "
+        "the graphs): pip install 'skae[onnx]'."
+    ) from exc
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
