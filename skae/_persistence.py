@@ -385,6 +385,9 @@ def _install_model(est, model, where):
 
     # Statistics: the fitted centring and scale, plus the class's own ones.
     stats = model["stats"]
+    mean = stats.get("mean_") if isinstance(stats, dict) else None
+    _check(isinstance(mean, np.ndarray) and mean.shape == (n_features,), where,
+           f"mean_ must be an array of shape ({n_features},).")
     expected = {"mean_", "scale_", *est._fit_statistics(np.zeros((1, n_features)), None)}
     _check(isinstance(stats, dict) and set(stats) == expected, where,
            f"the fitted statistics must be {sorted(expected)}.")
@@ -422,7 +425,7 @@ def _install_model(est, model, where):
     try:
         with torch.device("meta"):
             reference = est._build_network(n_features, n_components).state_dict()
-    except (TypeError, ValueError, RuntimeError) as exc:
+    except (TypeError, ValueError, RuntimeError, OverflowError) as exc:
         raise ValueError(f"{where}: the network cannot be built: {exc}") from None
     _check(set(weights) == set(reference), where,
            "the weights do not match the network "
@@ -472,8 +475,10 @@ def _install_detector_state(est, state, where):
     attribute that is not a parameter); the checks here are the ones that do
     not depend on how it computes its threshold.
     """
+    params = set(est.get_params(deep=False))
     _check(isinstance(state, dict) and all(
-        isinstance(k, str) and k.isidentifier() for k in state
+        isinstance(k, str) and k.isidentifier() and not k.startswith("__") and k not in params
+        for k in state
     ), where, "the fitted state is invalid.")
     if not state:
         return

@@ -391,6 +391,20 @@ def test_tampered_detector_is_refused(X_small, tmp_path):
     _edit(path, change)
     with pytest.raises(ValueError, match="offset_"):
         load(path)
+    # A parameter slipped into the fitted state would bypass its validation.
+    save(_fitted("detector", X_small), path)
+    _edit(path, lambda d: d["estimator"]["state"]["dict"].append(["contamination", 7.0]))
+    with pytest.raises(ValueError, match="fitted state is invalid"):
+        load(path)
+
+
+def test_absurd_sizes_are_refused(saved):
+    def change(document):
+        _model_item(document, "n_components")[1] = 10**30
+
+    _edit(saved, change)
+    with pytest.raises(ValueError):
+        load(saved)
 
 
 # -------------------------------------------------------------------- devices
