@@ -207,3 +207,16 @@ def test_export_does_not_change_the_estimator(fitted_models, snapshot):
     skae.onnx.export_encoder(est)
     skl2onnx.to_onnx(est, X[:1].astype(np.float64))
     before.assert_unchanged(est)
+
+
+def test_model_marked_cuda_converts(X_small):
+    # What a model fitted on a GPU looks like: the graph is built from CPU
+    # copies of the weights, so no GPU is needed to convert or to run it.
+    est = _trained(AutoencoderTransformer(3, **TINY), X_small)
+    expected = est.transform(X_small.astype(np.float32))
+    est.set_params(device="cuda")
+    X = X_small.astype(np.float32)
+    (codes,) = _session(skl2onnx.to_onnx(est, X[:1])).run(None, {"X": X})
+    _assert_close(codes, expected, F32_TOL)
+    encoder = skae.onnx.export_encoder(est)
+    _assert_close(_session(encoder).run(None, {"X": X})[0], expected, F32_TOL)
