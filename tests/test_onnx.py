@@ -97,8 +97,8 @@ def test_to_onnx_matches_transform(name, dtype, fitted_models):
     onx = skl2onnx.to_onnx(est, X[:1])
     (codes,) = _session(onx).run(None, {"X": X})
     conv_in_float32 = CASES[name][2] and dtype == np.float64
-    _assert_close(codes, est.transform(X), F32_TOL if dtype == np.float32 or conv_in_float32
-                  else F64_TOL)
+    tol = F32_TOL if dtype == np.float32 or conv_in_float32 else F64_TOL
+    _assert_close(codes, est.transform(X), tol)
 
 
 @pytest.mark.parametrize("name", list(CASES))
@@ -113,8 +113,9 @@ def test_standalone_encoder_and_decoder_match(name, dtype, fitted_models, tmp_pa
     assert [i.name for i in encoder.graph.input] == ["X"]
     assert [o.name for o in decoder.graph.output] == ["reconstruction"]
     # The receiver needs only the decoder file.
-    receiver = rt.InferenceSession(str(tmp_path / "decoder.onnx"), providers=["CPUExecutionProvider"])
-    sender = rt.InferenceSession(str(tmp_path / "encoder.onnx"), providers=["CPUExecutionProvider"])
+    cpu = ["CPUExecutionProvider"]
+    receiver = rt.InferenceSession(str(tmp_path / "decoder.onnx"), providers=cpu)
+    sender = rt.InferenceSession(str(tmp_path / "encoder.onnx"), providers=cpu)
     codes = est.transform(X)
     _assert_close(sender.run(None, {"X": X})[0], codes, tol)
     (reconstruction,) = receiver.run(None, {"codes": codes})
@@ -170,7 +171,8 @@ def test_detector_exports_label_and_scores(dtype, X_small):
     assert label.dtype == np.int64 and label.shape == (len(X), 1)
     assert scores.dtype == dtype and scores.shape == (len(X), 1)
     decision = detector.decision_function(X)
-    _assert_close(scores.ravel(), decision.astype(dtype), F32_TOL if dtype == np.float32 else 1e-10)
+    tol = F32_TOL if dtype == np.float32 else 1e-10
+    _assert_close(scores.ravel(), decision.astype(dtype), tol)
     clear = np.abs(decision) > 1e-4 * np.max(np.abs(decision))
     assert clear.sum() > 0.9 * len(X)
     np.testing.assert_array_equal(label.ravel()[clear], detector.predict(X)[clear])
