@@ -4,6 +4,7 @@ from ._autoencoder import AutoencoderTransformer
 from ._convolutional import ConvolutionalAutoencoderTransformer
 from ._denoising import DenoisingAutoencoderTransformer
 from ._outlier import AutoencoderOutlierDetector
+from ._persistence import load, save
 from ._selection import one_standard_error_rule
 from ._variational import VariationalAutoencoderTransformer
 from ._base import InconsistentVersionWarning, __version__
@@ -17,4 +18,6 @@ __all__ = [
     "VariationalAutoencoderTransformer",
     "one_standard_error_rule",
     "__version__",
+    "load",
+    "save",
 ]
