@@ -115,7 +115,7 @@ def _mse(output, target, X):
 def warn_user(message, category):
     """Warn with the first frame outside skae and the libraries it calls."""
     skip = [str(Path(__file__).parent)]
-    for name in ("sklearn", "skorch", "torch"):
+    for name in ("sklearn", "skorch", "torch", "joblib"):
         module = sys.modules.get(name)
         if module is not None and getattr(module, "__file__", None):
             skip.append(str(Path(module.__file__).parent))
@@ -550,7 +550,8 @@ class BaseAutoencoder(
             "best_validation_score_": -min(valid) if valid else None,
             "validation_error_": kept_valid,
             "pca_validation_error_": (
-                units(result.start_loss) if anchored and result.start_loss is not None else None
+                units(result.start_loss)
+                if anchored and result.start_loss is not None and valid else None
             ),
             "is_pca_": bool(anchored and result.best_epoch == 0),
         }
@@ -591,6 +592,7 @@ class BaseAutoencoder(
                            for k, v in network.state_dict().items()}
                 return {
                     **stats, "n_components_": n_components, "n_features_in_": n_features,
+                    "n_iter_": epoch,
                     "_model": {
                         "architecture": {n: getattr(self, n) for n in self._architecture_params},
                         "n_components": n_components, "n_features": n_features,
@@ -648,8 +650,10 @@ class BaseAutoencoder(
 
     def _cpu_network(self, model):
         """A new float32 CPU network holding the fitted weights."""
+        fitted = copy.copy(self)  # with the architecture it was fitted with
+        fitted.__dict__.update(model["architecture"])
         with torch.device("meta"):
-            network = self._build_network(model["n_features"], model["n_components"])
+            network = fitted._build_network(model["n_features"], model["n_components"])
         network = network.to_empty(device="cpu").to(torch.float32)
         network.load_state_dict(numpy_to_tensors(model["weights"]))
         return network

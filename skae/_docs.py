@@ -149,6 +149,11 @@ validation_scores_ : list of float or None
     "best_validation_score_": """\
 best_validation_score_ : float or None
     Best of ``validation_scores_``; None without validation rows.""",
+    "module_": """\
+module_ : torch.nn.Module
+    A float32 CPU copy of the fitted network, in network units (its input
+    is ``(X - mean_) / scale_``); :meth:`encoder_module` and
+    :meth:`decoder_module` give modules in the input's units.""",
 }
 
 
