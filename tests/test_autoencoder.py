@@ -244,7 +244,9 @@ def test_concurrent_transforms_match_sequential(Estimator, make, X_small):
     expected = [est.transform(c.astype(d)) for c, d in zip(chunks, dtypes)]
     fresh = make().fit(X_small)  # empty caches
     with ThreadPoolExecutor(max_workers=4) as pool:
-        results = list(pool.map(lambda cd: fresh.transform(cd[0].astype(cd[1])), zip(chunks, dtypes)))
+        results = list(
+            pool.map(lambda cd: fresh.transform(cd[0].astype(cd[1])), zip(chunks, dtypes))
+        )
     for got, want in zip(results, expected):
         np.testing.assert_array_equal(got, want)
 

@@ -253,7 +253,9 @@ def test_float32_and_float64_copies_give_the_same_model(Estimator, X_small):
     on32 = Estimator(**params).fit(X_small.astype(np.float32))
     assert on32.loss_curve_ == pytest.approx(on64.loss_curve_, rel=1e-6)
     codes = on64.transform(X_small)
-    np.testing.assert_allclose(on32.transform(X_small), codes, rtol=1e-6, atol=1e-6 * np.abs(codes).max())
+    np.testing.assert_allclose(
+        on32.transform(X_small), codes, rtol=1e-6, atol=1e-6 * np.abs(codes).max()
+    )
     assert on32.transform(X_small.astype(np.float32)).dtype == np.float32
 
 
