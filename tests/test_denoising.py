@@ -50,9 +50,9 @@ def test_reconstruction_removes_noise(noise, level, digits):
 
 @pytest.mark.parametrize("noise", NOISES)
 def test_inference_is_deterministic_and_clean(noise, X_small, fast_params):
-    dae = DenoisingAutoencoderTransformer(noise=noise, noise_level=0.5, **fast_params).fit(
-        X_small
-    )
+    dae = DenoisingAutoencoderTransformer(
+        n_components=3, noise=noise, noise_level=0.5, **fast_params
+    ).fit(X_small)
     codes = dae.transform(X_small)
     np.testing.assert_array_equal(dae.transform(X_small), codes)
     np.testing.assert_array_equal(
@@ -76,8 +76,9 @@ def test_inference_is_deterministic_and_clean(noise, X_small, fast_params):
 
 @pytest.mark.parametrize("noise", NOISES)
 def test_zero_noise_is_the_plain_autoencoder(noise, X_small, fast_params):
-    dae = DenoisingAutoencoderTransformer(noise=noise, noise_level=0.0, **fast_params)
-    ae = AutoencoderTransformer(**fast_params)
+    params = {**fast_params, "n_components": 3}
+    dae = DenoisingAutoencoderTransformer(noise=noise, noise_level=0.0, **params)
+    ae = AutoencoderTransformer(**params)
     dae.fit(X_small)
     ae.fit(X_small)
     assert dae.loss_curve_ == ae.loss_curve_
@@ -88,8 +89,9 @@ def test_zero_noise_is_the_plain_autoencoder(noise, X_small, fast_params):
 @pytest.mark.parametrize("noise", NOISES)
 def test_noise_changes_training(noise, X_small, fast_params):
     # The other side of the test above: with noise the model differs.
-    dae = DenoisingAutoencoderTransformer(noise=noise, noise_level=0.3, **fast_params)
-    ae = AutoencoderTransformer(**fast_params)
+    params = {**fast_params, "n_components": 3}
+    dae = DenoisingAutoencoderTransformer(noise=noise, noise_level=0.3, **params)
+    ae = AutoencoderTransformer(**params)
     assert not np.allclose(dae.fit_transform(X_small), ae.fit_transform(X_small))
 
 
@@ -108,7 +110,7 @@ def test_noise_level_is_in_input_units(noise, X_small, fast_params):
     # by 10.
     level = 0.3 if noise != "gaussian" else 2.0
     scaled_level = level if noise != "gaussian" else 10 * level
-    params = {**fast_params, "noise": noise}
+    params = {**fast_params, "noise": noise, "n_components": 3}
     base = DenoisingAutoencoderTransformer(noise_level=level, **params).fit(X_small)
     scaled = DenoisingAutoencoderTransformer(noise_level=scaled_level, **params)
     scaled.fit(10 * X_small)
