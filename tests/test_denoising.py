@@ -106,7 +106,8 @@ def test_noise_is_seeded(noise, X_small, fast_params):
 @pytest.mark.parametrize("noise", NOISES)
 def test_noise_level_is_in_input_units(noise, X_small, fast_params):
     # Scaling the data (and a Gaussian noise level) by 10 is the same problem
-    # in other units: losses scale by 100, codes stay the same.
+    # in other units: losses scale by 100, codes (in input units, as PCA's)
+    # by 10.
     level = 0.3 if noise != "gaussian" else 2.0
     scaled_level = level if noise != "gaussian" else 10 * level
     params = {**fast_params, "noise": noise, "n_components": 3}
@@ -116,20 +117,28 @@ def test_noise_level_is_in_input_units(noise, X_small, fast_params):
     np.testing.assert_allclose(
         scaled.loss_curve_, 100 * np.asarray(base.loss_curve_), rtol=1e-3
     )
+    codes = base.transform(X_small)
     np.testing.assert_allclose(
-        scaled.transform(10 * X_small), base.transform(X_small), rtol=1e-3, atol=1e-4
+        scaled.transform(10 * X_small), 10 * codes, rtol=0, atol=1e-2 * np.abs(codes).max()
     )
 
 
 @pytest.mark.parametrize("sparse", [False, True])
-def test_data_range_attributes(sparse, X_small, fast_params):
+@pytest.mark.parametrize("early_stopping", [False, True])
+def test_data_range_attributes(sparse, early_stopping, X_small, fast_params):
     X = X_small - 3.0  # negative values, so the minima are not all zero
     X_in = sp.csr_matrix(X) if sparse else X
-    dae = DenoisingAutoencoderTransformer(noise="salt_and_pepper", **fast_params)
-    dae.fit(X_in)
-    np.testing.assert_array_equal(dae.data_min_, X.min(axis=0))
-    np.testing.assert_array_equal(dae.data_max_, X.max(axis=0))
-    assert dae.data_min_.shape == (X.shape[1],)
+    dae = DenoisingAutoencoderTransformer(
+        noise="salt_and_pepper", early_stopping=early_stopping, **fast_params
+    ).fit(X_in)
+    assert dae.data_min_.shape == dae.data_max_.shape == (X.shape[1],)
+    if early_stopping:
+        # The range of the training rows, the validation rows held out.
+        assert np.all(dae.data_min_ >= X.min(axis=0))
+        assert np.all(dae.data_max_ <= X.max(axis=0))
+    else:
+        np.testing.assert_array_equal(dae.data_min_, X.min(axis=0))
+        np.testing.assert_array_equal(dae.data_max_, X.max(axis=0))
 
 
 def test_sparse_training_matches_dense(X_small, fast_params):
