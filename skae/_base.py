@@ -45,7 +45,6 @@ from sklearn.utils._param_validation import Interval, RealNotInt, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from . import _dask, _modules
-from ._training import RowSource, network_statistics, principal_axes, to_tensor, train
 from ._utils import (
     NETWORK_UNIT_LIMIT,
     as_tensor,
@@ -312,6 +311,10 @@ class BaseAutoencoder(
             self._fit_checklist(X, y, incremental=incremental)
 
     def _fit_checklist(self, X, y, *, incremental):
+        # The engine (and skorch) is imported when training starts, so that
+        # `import skae` and inference never pay for it.
+        from ._training import RowSource, network_statistics, principal_axes, to_tensor, train
+
         previous = self.__dict__.get("_model")
         resume = previous is not None and (incremental or self.warm_start)
         if resume:
@@ -440,6 +443,8 @@ class BaseAutoencoder(
 
     def _pca_on_all_rows(self, X, network, device):
         """Statistics and anchored weights of PCA fitted on every row of X."""
+        from ._training import RowSource, network_statistics, principal_axes, to_tensor
+
         mean, scale = network_statistics(X)
         stats = {"mean_": mean, "scale_": scale, **self._fit_statistics(X, None)}
         rows = RowSource(to_tensor(X, mean, scale, device), None, mean, scale, device)

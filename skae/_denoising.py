@@ -146,18 +146,16 @@ class DenoisingAutoencoderTransformer(BaseAutoencoder):
             )
 
     def _targets(self, X, y):
-        """The clean rows of (noisy, clean) pairs, when ``y`` is given."""
-        if y is None:
+        """The clean rows of (noisy, clean) pairs: a ``y`` shaped like X.
+
+        Any other ``y`` (labels passed along by a supervised pipeline) is
+        ignored, as by the other autoencoders.
+        """
+        if y is None or np.shape(y) != X.shape:
             return None
-        y = check_array(
+        return check_array(
             y, accept_sparse="csr", dtype=[np.float64, np.float32], input_name="y"
         )
-        if y.shape != X.shape:
-            raise ValueError(
-                f"y must hold the clean rows of X, with X's shape {X.shape}; got "
-                f"shape {y.shape}. Pass y=None to train on X alone."
-            )
-        return y
 
     def _fit_statistics(self, X, rows):
         if rows is not None:

@@ -238,10 +238,12 @@ def _half(g, est, side, x):
 def _detector(g, detector, x, label, scores):
     """``predict`` into ``label`` and ``decision_function`` into ``scores``.
 
-    Follows :class:`~skae.AutoencoderOutlierDetector`: the score is the
-    negative mean squared reconstruction error, taken in float64, and the
-    decision subtracts ``offset_``. Kept apart so that it can follow the
-    detector's definition if that changes.
+    Follows :class:`~skae.AutoencoderOutlierDetector`: the wrapped model sees
+    ``X / scale_`` clipped to the fitted bounds, the residual is taken in
+    units of ``scale_`` in float64, the score is ``-log(1 + mean(d**2))``
+    and the decision subtracts ``offset_``. (The detector itself works in
+    the log domain so that no finite input overflows; the graph does not,
+    so rows beyond about 1e150 standard deviations score ``-inf`` here.)
     """
     inner = detector.estimator_
     if not isinstance(inner, BaseAutoencoder):
@@ -249,17 +251,25 @@ def _detector(g, detector, x, label, scores):
             "skae.onnx converts an AutoencoderOutlierDetector only when its "
             f"estimator_ is a skae autoencoder; got {type(inner).__name__}."
         )
-    recon = _half(g, inner, "decoder", _half(g, inner, "encoder", x))
     double = TensorProto.DOUBLE
-    diff = g.op("Sub", [g.op("Cast", [recon], to=double), g.op("Cast", [x], to=double)])
+    low, high = detector._input_bounds
+    scaled = g.op(
+        "Div", [g.op("Cast", [x], to=double), g.const("scale", detector.scale_, np.float64)]
+    )
+    clipped = g.op(
+        "Max", [g.op("Min", [scaled, g.const("high", high, np.float64)]),
+                g.const("low", low, np.float64)]
+    )
+    model_input = g.op("Cast", [clipped], to=_ONNX_TYPES[g.dtype])
+    recon = _half(g, inner, "decoder", _half(g, inner, "encoder", model_input))
+    diff = g.op("Sub", [scaled, g.op("Cast", [recon], to=double)])
     total = g.op(
         "ReduceSum", [g.op("Mul", [diff, diff]), g.const("axes", [1], dtype=np.int64)],
         keepdims=1,
     )
     error = g.op("Div", [total, g.const("n_features", float(inner.n_features_in_), np.float64)])
-    decision = g.op(
-        "Sub", [g.op("Neg", [error]), g.const("offset", float(detector.offset_), np.float64)]
-    )
+    score = g.op("Neg", [g.op("Log", [g.op("Add", [error, g.const("one", 1.0, np.float64)])])])
+    decision = g.op("Sub", [score, g.const("offset", float(detector.offset_), np.float64)])
     g.op("Cast", [decision], to=_ONNX_TYPES[g.dtype], output=scores)
     outlier = g.op("Less", [decision, g.const("zero", 0.0, np.float64)])
     g.op(
