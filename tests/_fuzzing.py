@@ -461,19 +461,21 @@ class ModelSnapshot:
     def _outputs(self, est):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            if hasattr(est, "inverse_transform"):
-                codes = est.transform(self.probe)
-                return codes, est.inverse_transform(codes)
-            return (est.score_samples(self.probe),)
+            try:
+                if hasattr(est, "inverse_transform"):
+                    codes = est.transform(self.probe)
+                    return codes, est.inverse_transform(codes)
+                return (est.score_samples(self.probe),)
+            except Exception as exc:  # noqa: BLE001 - compared as text
+                return (np.array([f"{type(exc).__name__}: {exc}"], dtype=object),)
 
     def unchanged(self, est):
         if not same_state(self.state, fitted_state(est)):
             return "fitted attributes changed"
-        try:
-            outputs = self._outputs(est)
-        except Exception as exc:  # the model no longer works at all
-            return f"probe call failed: {type(exc).__name__}: {exc}"
-        if not all(_equal(a, b) for a, b in zip(self.outputs, outputs)):
+        outputs = self._outputs(est)
+        if len(outputs) != len(self.outputs) or not all(
+            _equal(a, b) for a, b in zip(self.outputs, outputs)
+        ):
             return "outputs on a probe changed"
         return None
 
@@ -820,9 +822,17 @@ def run_example(spec, data):
         outcomes.append(Outcome(spec.name, "__init__", "unclear", repr(exc), repro))
         return outcomes
     problems = {**x_problems, **param_problems}
-    outcomes += call(spec, est, method, X.value, problems, finite_input=X.finite,
-                     score_exempt=score_exempt, reproducer=f"{repro}, unfitted",
-                     unfitted=True)
+    first = call(spec, est, method, X.value, problems, finite_input=X.finite,
+                 score_exempt=score_exempt, reproducer=f"{repro}, unfitted",
+                 unfitted=True)
+    outcomes += first
+    if method in ("fit", "partial_fit") and [o.kind for o in first] == ["ok"]:
+        # The model fitted with the drawn parameters must work on its data.
+        after = spec.inference[0]
+        outcomes += call(spec, est, after, X.value, x_problems,
+                         finite_input=X.finite, score_exempt=score_exempt,
+                         reproducer=f"{repro}, after {method}",
+                         snapshot=ModelSnapshot(est, X.n_cols))
 
     # 2. Inference and training on a fitted model of matching width.
     if X.n_cols:
