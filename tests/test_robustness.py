@@ -432,3 +432,43 @@ def test_unpickling_another_version_warns():
     assert any(other in m and current in m for m in messages), messages
     # Still usable, as with scikit-learn's InconsistentVersionWarning.
     np.testing.assert_array_equal(loaded.transform(_data()), est.transform(_data()))
+
+
+# ----------------------------------------------- failed fits of the detector
+
+
+def _nan_frame(n_features=3):
+    X = pd.DataFrame(_data(20, n_features), columns=[f"f{j}" for j in range(n_features)])
+    X.iloc[0, 0] = np.nan
+    return X
+
+
+@pytest.mark.parametrize(
+    "make_bad",
+    [
+        lambda: (AutoencoderTransformer(0), _data()),
+        lambda: (_tiny(AutoencoderTransformer), _nan_frame()),
+    ],
+    ids=["bad-estimator", "nan-dataframe"],
+)
+def test_failed_fit_leaves_detector_unfitted(make_bad):
+    estimator, X = make_bad()
+    det = AutoencoderOutlierDetector(estimator)
+    before = dict(vars(det))
+    with pytest.raises(ValueError):
+        det.fit(X)
+    assert vars(det).keys() == before.keys()
+
+
+def test_failed_refit_leaves_detector_unchanged():
+    X = _data()
+    det = AutoencoderOutlierDetector(_tiny(AutoencoderTransformer), random_state=0).fit(X)
+    state = _public_state(det)
+    state.pop("estimator_")
+    scores = det.score_samples(X)
+    with pytest.raises(ValueError, match="NaN"):
+        det.fit(_nan_frame(5))
+    after = _public_state(det)
+    after.pop("estimator_")
+    _assert_same_state(state, after)
+    np.testing.assert_array_equal(det.score_samples(X), scores)
