@@ -469,9 +469,15 @@ class ModelSnapshot:
             except Exception as exc:  # noqa: BLE001 - compared as text
                 return (np.array([f"{type(exc).__name__}: {exc}"], dtype=object),)
 
-    def unchanged(self, est):
+    def unchanged(self, est, outputs=True):
+        """None if ``est`` is as it was, else what changed.
+
+        ``outputs=False`` compares the fitted attributes only (cheaper).
+        """
         if not same_state(self.state, fitted_state(est)):
             return "fitted attributes changed"
+        if not outputs:
+            return None
         outputs = self._outputs(est)
         if len(outputs) != len(self.outputs) or not all(
             _equal(a, b) for a, b in zip(self.outputs, outputs)
@@ -767,7 +773,10 @@ def call(spec, est, method, X, problems, *, finite_input, score_exempt,
     if snapshot is not None and (failed or method not in TRAINING_METHODS):
         if restore is not None:
             est.set_params(**restore)
-        change = snapshot.unchanged(est)
+        # The outputs are compared after failed training calls; after
+        # inference calls the attributes are, and run_example compares the
+        # outputs once after all of them.
+        change = snapshot.unchanged(est, outputs=failed or method in TRAINING_METHODS)
         if change:
             record("model_changed", f"{method} ({'failed' if failed else 'ok'}): {change}")
     if unfitted and failed:
@@ -867,6 +876,11 @@ def run_example(spec, data):
                          reproducer=f"{spec.name} fitted with n_components={k}: "
                                     f"codes={Z.describe()}",
                          snapshot=snap)
+
+    change = snap.unchanged(ref)
+    if change:
+        outcomes.append(Outcome(spec.name, "inference calls", "model_changed",
+                                change, repro_fitted))
 
     # Training a fitted model again (new parameters, warm start or
     # partial_fit): if it fails, the fitted model must be as it was.
