@@ -84,6 +84,8 @@ def test_build_input_flags_problems():
     assert build_input({**base, "dtype": "complex128"}).problems == {"complex"}
     assert build_input({**base, "n_rows": 0}).problems == {"no_rows"}
     assert build_input({**base, "container": "3d"}).problems == {"not_2d"}
+    empty_list = build_input({**base, "n_rows": 0, "container": "list"})
+    assert empty_list.value == [] and "not_2d" in empty_list.problems
     assert build_input({**base, "scale": 1e20}).problems == {"huge"}
     # float16 overflows to infinity: flagged from the converted values.
     assert "inf" in build_input({**base, "dtype": "float16", "scale": 1e5}).problems
