@@ -596,7 +596,8 @@ def _detector_params(n_rows, n_cols):
         "estimator": [
             (AutoencoderTransformer(1, **TINY), None),
             (AutoencoderTransformer(p + 1, **TINY), "n_components:" + BAD),
-            (PCA(1), None),
+            # PCA has its own limits (e.g. 1 feature of sparse input).
+            (PCA(1), "n_components:" + MAY),
             ("not an estimator", BAD),
         ],
     }
