@@ -472,3 +472,25 @@ def test_failed_refit_leaves_detector_unchanged():
     after.pop("estimator_")
     _assert_same_state(state, after)
     np.testing.assert_array_equal(det.score_samples(X), scores)
+
+
+# ------------------------------------------------------ found by the fuzzing
+
+
+@pytest.mark.parametrize("Estimator", TRANSFORMERS, ids=lambda c: c.__name__)
+def test_boolean_n_components_is_refused_by_name(Estimator):
+    # bool is an Integral, but True is not a code width; torch's own error
+    # ("empty(): argument 'size' ... bool") must not reach the user.
+    with pytest.raises((ValueError, TypeError), match="n_components"):
+        _tiny(Estimator, n_components=True).fit(_data())
+
+
+def test_outlier_detector_on_huge_scale_data():
+    # Finite data must not be reported as containing NaN.
+    X = _data() * 1e19
+    det = AutoencoderOutlierDetector(_tiny(AutoencoderTransformer), random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        det.fit(X)
+    assert np.isfinite(det.offset_)
+    assert np.isfinite(det.decision_function(X)).all()
