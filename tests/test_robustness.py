@@ -488,7 +488,9 @@ def test_boolean_n_components_is_refused_by_name(Estimator):
 def test_outlier_detector_on_huge_scale_data():
     # Finite data must not be reported as containing NaN.
     X = _data(20, 3) * 1e19
-    det = AutoencoderOutlierDetector(_tiny(AutoencoderTransformer), random_state=0)
+    det = AutoencoderOutlierDetector(
+        _tiny(AutoencoderTransformer, n_components=1), random_state=0
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the scale tests check the warnings
         det.fit(X)
