@@ -236,6 +236,11 @@ class BaseAutoencoder(
 
     def _check_params(self, n_features):
         """Check what ``_parameter_constraints`` cannot express; raise ValueError."""
+        if isinstance(self.n_components, bool):
+            raise ValueError(
+                f"n_components must be an int, a float in (0, 1) or None; got "
+                f"{self.n_components!r}."
+            )
         _check_hidden_layer_sizes(self.hidden_layer_sizes)
 
     def _targets(self, X, y):
@@ -303,6 +308,26 @@ class BaseAutoencoder(
         """
         self._fit(X, y, incremental=True)
         return self
+
+    def fit_transform(self, X, y=None):
+        """Fit to X, then return its codes; a failure leaves the estimator as it was.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Training data.
+        y : Ignored
+            Not used, present for API consistency by convention.
+
+        Returns
+        -------
+        X_new : ndarray of shape (n_samples, `n_components_`)
+            The codes of X.
+        """
+        trial = copy.copy(self)
+        codes = trial.fit(X, y).transform(X)
+        self._assign(trial._model)
+        return codes
 
     def _fit(self, X, y, *, incremental):
         # The caller may be in inference mode or have grad disabled: fit needs
