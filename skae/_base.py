@@ -249,7 +249,7 @@ class BaseAutoencoder(
         A ``y`` shaped like X is most likely a target the caller meant to
         train on, as with MLPRegressor; say that it is ignored.
         """
-        if y is not None and np.shape(y) == X.shape and X.shape[1] > 1:
+        if _shape(y) == X.shape and X.shape[1] > 1:
             warn_user(
                 f"{type(self).__name__}.fit ignores y, which has the shape of X: "
                 "its target is always X itself. To train a denoiser on (noisy, "
@@ -909,6 +909,16 @@ class BaseAutoencoder(
 
 
 _MAX = float(np.finfo(np.float64).max)
+
+
+def _shape(y):
+    """The shape of an array-like ``y`` (None for None), without converting it."""
+    if y is None:
+        return None
+    shape = getattr(y, "shape", None)
+    if shape is None and isinstance(y, (list, tuple)):
+        shape = np.shape(y)
+    return None if shape is None else tuple(shape)
 
 
 def _sizes(est):

@@ -9,7 +9,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array
 
 from . import _docs
-from ._base import BaseAutoencoder
+from ._base import BaseAutoencoder, _shape
 from ._noise import NOISES, NoiseReference
 
 
@@ -151,7 +151,7 @@ class DenoisingAutoencoderTransformer(BaseAutoencoder):
         Any other ``y`` (labels passed along by a supervised pipeline) is
         ignored, as by the other autoencoders.
         """
-        if y is None or np.shape(y) != X.shape:
+        if _shape(y) != X.shape:
             return None
         return check_array(
             y, accept_sparse="csr", dtype=[np.float64, np.float32], input_name="y"

@@ -143,7 +143,8 @@ def check_has_columns(X):
     shape = getattr(X, "shape", None)
     if shape is not None and len(shape) == 2 and shape[1] == 0:
         raise ValueError(
-            f"X has 0 features (shape={tuple(shape)}); at least 1 is required."
+            f"Found array with 0 feature(s) (shape={tuple(shape)}) while a minimum "
+            "of 1 is required."
         )
 
 
