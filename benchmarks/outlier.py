@@ -22,12 +22,12 @@ Detectors:
 * ``skae default``: ``AutoencoderOutlierDetector(random_state=seed)``, nothing else set;
 * ``PCA, same scaling``: ``AutoencoderOutlierDetector(PCA(k), random_state=seed)``, where
   ``k`` is the code size the default detector resolved on the same seed: the
-  same robust standardisation, the same calibration rows and the same score,
+  same scaling, the same calibration rows and the same score,
   so the only difference is the model of normal data;
-* ``skae, standardize=False`` and ``PCA, standardize=False``: the same two
-  detectors measuring errors in the input's units instead of per-feature
-  spreads (PCA again with the default detector's ``k``), to show what the
-  default scaling costs or gains on each task;
+* ``skae, standardize=True`` and ``PCA, standardize=True``: the same two
+  detectors measuring errors per feature in units of the feature's spread
+  instead of the input's units (PCA again with the default detector's
+  ``k``), to show what the default scaling costs or gains on each task;
 * ``PCA, StandardScaler``: the reconstruction error of
   ``make_pipeline(StandardScaler(), PCA(k))`` fitted to all the training rows
   (ROC AUC only: it has no threshold);
@@ -122,18 +122,18 @@ def run_seed(normal, outliers, seed):
     record("PCA, same scaling", pca, seconds, -pca.score_samples(X_test), pca.predict(X_test))
 
     raw, seconds = fitted(
-        lambda: AutoencoderOutlierDetector(standardize=False, random_state=seed).fit(train)
+        lambda: AutoencoderOutlierDetector(standardize=True, random_state=seed).fit(train)
     )
-    record("skae, standardize=False", raw, seconds, -raw.score_samples(X_test), raw.predict(X_test))
-    results["skae, standardize=False"]["k"] = code_size(raw.estimator_)
+    record("skae, standardize=True", raw, seconds, -raw.score_samples(X_test), raw.predict(X_test))
+    results["skae, standardize=True"]["k"] = code_size(raw.estimator_)
 
     raw_pca, seconds = fitted(
-        lambda: AutoencoderOutlierDetector(PCA(k), standardize=False, random_state=seed).fit(
+        lambda: AutoencoderOutlierDetector(PCA(k), standardize=True, random_state=seed).fit(
             train
         )
     )
     record(
-        "PCA, standardize=False",
+        "PCA, standardize=True",
         raw_pca,
         seconds,
         -raw_pca.score_samples(X_test),

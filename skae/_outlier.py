@@ -92,11 +92,13 @@ class AutoencoderOutlierDetector(OutlierMixin, BaseEstimator):
         threshold closer to its target; fewer leave more rows to fit the
         model.
 
-    standardize : bool, default=True
+    standardize : bool, default=False
         Whether errors are measured per feature in units of the feature's
         (outlier-resistant) training standard deviation, ``scale_``. With
-        False, errors are in the input's units, and features with large units
-        dominate the score.
+        False (the default), errors are in the input's units, as the wrapped
+        autoencoder measures them, and features with large units weigh more;
+        set True when the features' units are not comparable and no feature
+        should dominate. ``benchmarks/outlier.py`` measures both.
         Either way the wrapped estimator is fitted to the data divided by
         ``scale_``, with each feature clipped to its training median plus or
         minus 100 of its spreads (the ``scale_`` it would have with
@@ -217,7 +219,7 @@ class AutoencoderOutlierDetector(OutlierMixin, BaseEstimator):
         *,
         contamination="auto",
         calibration_fraction=0.2,
-        standardize=True,
+        standardize=False,
         random_state=None,
     ):
         self.estimator = estimator

@@ -228,7 +228,7 @@ def test_scale_is_an_outlier_resistant_std_and_location_the_median():
 def test_standardize_makes_scores_independent_of_the_features_units():
     X, X_new = low_rank(300, seed=0), low_rank(50, seed=1)
     units = np.array([2.0**10] + [1.0] * 19)  # a power of two keeps it exact
-    same = AutoencoderOutlierDetector(PCA(3), random_state=0)
+    same = AutoencoderOutlierDetector(PCA(3), standardize=True, random_state=0)
     assert_allclose(
         clone(same).fit(X).score_samples(X_new),
         clone(same).fit(X * units).score_samples(X_new * units),
