@@ -148,11 +148,23 @@ def fashion_mnist():
 
 
 
-def mlp_autoencoder(widths, seed=0):
-    """ReLU autoencoder ``widths[0] -> ... -> widths[-1] -> ... -> widths[0]``.
+class _LinearPlusBranch(nn.Module):
+    def __init__(self, linear, branch):
+        super().__init__()
+        self.linear, self.branch = linear, branch
 
-    Linear layers get torch's default initialisation drawn from a private
-    generator (the global one is left alone). Returns ``(encoder, decoder)``.
+    def forward(self, x):
+        return self.linear(x) + self.branch(x)
+
+
+def mlp_autoencoder(widths, seed=0):
+    """The network skae builds: a linear map plus a ReLU branch, each way.
+
+    ``encoder(x) = W x + b + branch(x)`` with ``branch`` of ``widths``, and
+    the decoder mirrored: the same layers as skae's default network, so a
+    comparison measures the engine, not the model. Linear layers get
+    torch's default initialisation drawn from a private generator (the
+    global one is left alone). Returns ``(encoder, decoder)``.
     """
     gen = torch.Generator().manual_seed(seed)
 
@@ -166,7 +178,11 @@ def mlp_autoencoder(widths, seed=0):
             layers += [layer, nn.ReLU()]
         return nn.Sequential(*layers[:-1])
 
-    return stack(list(widths)), stack(list(widths)[::-1])
+    widths = list(widths)
+    return (
+        _LinearPlusBranch(stack([widths[0], widths[-1]]), stack(widths)),
+        _LinearPlusBranch(stack([widths[-1], widths[0]]), stack(widths[::-1])),
+    )
 
 
 def scaled(X):
