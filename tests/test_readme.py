@@ -50,7 +50,9 @@ def test_readme_examples_run_in_order(few_digits, capsys):
     # The objects the README talks about exist and behave as it says.
     X, X_noisy, X_clean = namespace["X"], namespace["X_noisy"], namespace["X_clean"]
     assert X.shape == (N_ROWS, 64)
-    assert namespace["search"].best_params_["n_components"] in (2, 8, 32)
+    assert namespace["search"].best_params_["autoencodertransformer__n_components"] in (
+        8, 16, 32,
+    )
     assert np.mean((X_clean - X) ** 2) < np.mean((X_noisy - X) ** 2)
     assert namespace["new_digits"].shape == (16, X.shape[1])
     assert set(np.unique(namespace["labels"])) <= {-1, 1}
