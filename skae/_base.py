@@ -754,6 +754,7 @@ class BaseAutoencoder(
         model = self._snapshot()
         if _dask.is_dask_array(X):
             return _dask.map_blocks(self, "inverse_transform", X, model["n_features"])
+        check_has_columns(X)
         Z = check_array(X, dtype=[np.float64, np.float32], input_name="X")
         if Z.shape[1] != model["n_components"]:
             raise ValueError(

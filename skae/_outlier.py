@@ -31,6 +31,8 @@ INPUT_CLIP = 100.0
 # the median plus or minus this many interquartile spreads.
 WINSOR = 5.0
 
+_MAX = float(np.finfo(np.float64).max)
+
 # Residuals are rescaled by a power of two in rows where a standardised value
 # could exceed 2**_SAFE_EXPONENT, so that their squares cannot overflow.
 _SAFE_EXPONENT = 500
@@ -120,8 +122,9 @@ class AutoencoderOutlierDetector(OutlierMixin, BaseEstimator):
     offset_ : float
         The threshold on :meth:`score_samples`: the ``k``-th smallest
         calibration score, with ``k`` the largest integer such that
-        ``k / (n_calibration + 1) <= contamination``; ``-inf`` when ``k`` is
-        0. ``decision_function`` is ``score_samples - offset_``.
+        ``k / (n_calibration + 1) <= contamination``; the most negative
+        float when ``k`` is 0, so that nothing is flagged.
+        ``decision_function`` is ``score_samples - offset_``.
 
     calibration_scores_ : ndarray of shape (n_calibration,)
         :meth:`score_samples` of the held-out calibration rows, in
@@ -337,7 +340,7 @@ class AutoencoderOutlierDetector(OutlierMixin, BaseEstimator):
                 "calibration_fraction or contamination.",
                 UserWarning,
             )
-            offset = -np.inf
+            offset = -_MAX  # below every finite score: nothing is flagged
         else:
             offset = float(calibration_scores[k - 1])
         fitted["calibration_scores_"] = calibration_scores

@@ -72,6 +72,9 @@ PROBLEMS = {
     "datetime": (r"datetime|timedelta|dtype|time", False),
     "not_2d": (r"2D|dim|reshape", True),
     "no_rows": (r"0 sample|minimum of 1|n_samples", True),
+    # One row: enough to fit an autoencoder, too few for a detector that
+    # holds rows out to calibrate its threshold; either is fine if clear.
+    "one_row": (r"at least 2 samples|1 sample|n_samples", False),
     "no_columns": (r"0 feature|minimum of 1|n_features", True),
     "width": (r"features|n_components|width", True),
     "mixed_names": (r"[Ff]eature names|column name", True),
@@ -363,6 +366,8 @@ def build_input(spec):
 
     if r == 0:
         problems.add("no_rows")
+    if r == 1:
+        problems.add("one_row")
     if c == 0 and n_cols is not None:
         problems.add("no_columns")
     return Input(
