@@ -72,7 +72,7 @@ DEFAULT_EXPLAINED_VARIANCE = 0.95
 # The automatic schedule: about this many optimizer steps, within these
 # bounds on the number of epochs.
 STEP_BUDGET = 4000
-EPOCH_BOUNDS = (20, 1000)
+EPOCH_BOUNDS = (40, 1000)
 
 # Patience covers at least this many optimizer steps, so that data small
 # enough for one step per epoch is not stopped by a few noisy epochs.

@@ -47,7 +47,7 @@ learning_rate_init : float, default=1e-3
 max_iter : int or "auto", default="auto"
     Maximum number of epochs (passes over the training rows), as in
     MLPRegressor. "auto" sizes the schedule in optimizer steps rather than
-    epochs: about 4,000 steps, within 20 to 1,000 epochs, so small and large
+    epochs: about 4,000 steps, within 40 to 1,000 epochs, so small and large
     data sets both get enough updates. Since the step size then reaches
     zero at the end of the schedule, running to the end is convergence and
     raises no ConvergenceWarning; an int that runs out while the model is
