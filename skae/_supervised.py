@@ -166,7 +166,10 @@ early_stopping : bool, default=True
     fine-tuning that does not beat them on those rows is undone. Without it (or with fewer than 2 rows to hold
     out) every epoch of the schedule runs and the last weights are kept.
 validation_fraction : float, default=0.2
-    Fraction of the labelled rows held out for early stopping.
+    Fraction of the labelled rows held out for early stopping, stratified
+    by class for the classifier. When there are too few labelled rows to
+    stratify, the held-out rows are drawn so that every class keeps at
+    least one training row.
 random_state : int, RandomState instance or None, default=None
     Seeds the autoencoder (when its own ``random_state`` is None), the
     validation split, the head's initial weights and the shuffling, through
@@ -472,14 +475,18 @@ class _BaseFineTuned(BaseEstimator):
             return everything
         seed = int(seq.generate_state(1)[0])
         stratify = self._stratify(targets)
+        if stratify is None:
+            train, valid = train_test_split(np.arange(n), test_size=n_valid, random_state=seed)
+            return np.sort(train), np.sort(valid)
         try:
             train, valid = train_test_split(
                 np.arange(n), test_size=n_valid, random_state=seed, stratify=stratify
             )
-        except ValueError:  # a class too small to stratify on
-            train, valid = train_test_split(
-                np.arange(n), test_size=n_valid, random_state=seed
-            )
+        except ValueError:  # too few rows per class to stratify on
+            valid = _keep_every_class(stratify, n_valid, seed)
+            if len(valid) < MIN_VALIDATION_ROWS:
+                return everything
+            train = np.setdiff1d(np.arange(n), valid)
         return np.sort(train), np.sort(valid)
 
     def _resolve_batch_size(self, n_train):
@@ -733,7 +740,8 @@ class AutoencoderClassifier(ClassifierMixin, _BaseFineTuned):
         y_pred : ndarray of shape (n_samples,)
             Labels from ``classes_``.
         """
-        return self.classes_[np.argmax(self._output(X), axis=1)]
+        scores = self._output(X)  # checks that the estimator is fitted
+        return self.classes_[np.argmax(scores, axis=1)]
 
 
 class AutoencoderRegressor(RegressorMixin, _BaseFineTuned):
@@ -831,7 +839,21 @@ class AutoencoderRegressor(RegressorMixin, _BaseFineTuned):
         y_pred : ndarray of shape (n_samples,)
             Predictions in the target's units.
         """
-        return self._output(X)[:, 0] * self.y_scale_ + self.y_mean_
+        output = self._output(X)[:, 0]  # checks that the estimator is fitted
+        return output * self.y_scale_ + self.y_mean_
+
+
+def _keep_every_class(classes, n_valid, seed):
+    """Up to ``n_valid`` random rows to hold out, leaving every class a training row."""
+    left = dict(zip(*np.unique(classes, return_counts=True)))
+    valid = []
+    for row in np.random.default_rng(seed).permutation(len(classes)):
+        if len(valid) == n_valid:
+            break
+        if left[classes[row]] > 1:
+            left[classes[row]] -= 1
+            valid.append(row)
+    return np.array(valid, dtype=int)
 
 
 def _labelled_mask(y):
