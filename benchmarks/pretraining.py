@@ -154,8 +154,7 @@ def main(argv=None):
     lines = [
         "# Pretraining with few labels",
         "",
-        f"Command: `python benchmarks/pretraining.py {' '.join(argv or sys.argv[1:])}`"
-        .replace("  ", " "),
+        f"Command: `{' '.join(['python benchmarks/pretraining.py', *(argv or sys.argv[1:])])}`",
         f"Machine: {platform.machine()}, torch {torch.__version__}, 1 torch thread.",
         "",
         "Test accuracy (held-out 25%, stratified), median over seeds. (a) pretrained "

@@ -202,7 +202,7 @@ validation_loss_curve_ : list of float or None
     Validation loss of every epoch; None without validation rows.
 n_features_in_ : int
     Number of features seen during fit.
-feature_names_in_ : ndarray of shape (n_features_in_,)
+feature_names_in_ : ndarray of shape (`n_features_in_`,)
     Names of features seen during fit. Defined only when X has feature
     names that are all strings."""
 
@@ -642,7 +642,7 @@ class AutoencoderClassifier(ClassifierMixin, _BaseFineTuned):
     >>> import numpy as np
     >>> from sklearn.datasets import load_digits
     >>> from skae import AutoencoderTransformer
-    >>> from skae._supervised import AutoencoderClassifier
+    >>> from skae import AutoencoderClassifier
     >>> X, y = load_digits(return_X_y=True)
     >>> y_few = np.full_like(y, -1)
     >>> y_few[:100] = y[:100]  # only 100 of the 1797 rows are labelled
@@ -759,9 +759,11 @@ class AutoencoderRegressor(RegressorMixin, _BaseFineTuned):
 
     Attributes
     ----------
-    y_mean_, y_scale_ : float
-        Mean and standard deviation of the labelled targets, which the
-        network's output is scaled back with.
+    y_mean_ : float
+        Mean of the labelled targets, added back to the network's output.
+    y_scale_ : float
+        Standard deviation of the labelled targets (1.0 if they are
+        constant), which the network's output is multiplied by.
     validation_scores_ : list of float or None
         Coefficient of determination (R^2) on the validation rows after
         every epoch; None without validation rows.
@@ -777,7 +779,7 @@ class AutoencoderRegressor(RegressorMixin, _BaseFineTuned):
     >>> import numpy as np
     >>> from sklearn.datasets import load_diabetes
     >>> from skae import AutoencoderTransformer
-    >>> from skae._supervised import AutoencoderRegressor
+    >>> from skae import AutoencoderRegressor
     >>> X, y = load_diabetes(return_X_y=True)
     >>> y_few = y.copy()
     >>> y_few[100:] = np.nan  # only the first 100 rows are labelled
