@@ -12,6 +12,9 @@ from torch import nn
 from skae import AutoencoderTransformer
 from skae._supervised import AutoencoderClassifier, AutoencoderRegressor
 
+# The tiny autoencoders below stop after a few epochs on purpose.
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
 
 def _expected_failures(estimator):
     if isinstance(estimator, AutoencoderClassifier):
@@ -286,3 +289,12 @@ def test_encoder_module_in_skorch_classifier(X_small, y_small):
     assert pred.shape == (len(X_small),)
     assert len(net.history) == 3
     assert net.history[-1, "train_loss"] < net.history[0, "train_loss"]
+
+
+@pytest.mark.parametrize("mode", [torch.inference_mode, torch.no_grad])
+def test_fit_under_the_callers_grad_mode(X_small, y_small, mode):
+    with mode():
+        clf = _tiny(AutoencoderClassifier).fit(X_small, _few_labels(y_small, 120))
+        assert not torch.is_grad_enabled()
+    assert clf.loss_curve_[-1] < clf.loss_curve_[0]
+    assert torch.is_grad_enabled()
