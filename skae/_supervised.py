@@ -463,7 +463,7 @@ class _BaseFineTuned(BaseEstimator):
 
     @staticmethod
     def _encode(encoder, X):
-        return _predict(encoder, X, None)
+        return _predict(encoder, X)
 
     def _split(self, n, seq, targets):
         """Training and validation positions among the labelled rows."""
@@ -508,7 +508,7 @@ class _BaseFineTuned(BaseEstimator):
         X = validate_data(
             self, X, reset=False, accept_sparse="csr", dtype=[np.float64, np.float32]
         )
-        return _predict(self.module_, X, None)
+        return _predict(self.module_, X)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -590,10 +590,9 @@ def _dataset(X, y):
     return Dataset(X, y)
 
 
-def _predict(module, X, _):
+def _predict(module, X):
     """``module`` applied to X in row chunks, in float32, returned as float64."""
     module = module.eval()
-    n_out = None
 
     def block(rows):
         with torch.inference_mode():
