@@ -6,11 +6,14 @@ from ._denoising import DenoisingAutoencoderTransformer
 from ._outlier import AutoencoderOutlierDetector
 from ._persistence import load, save
 from ._selection import one_standard_error_rule
+from ._supervised import AutoencoderClassifier, AutoencoderRegressor
 from ._variational import VariationalAutoencoderTransformer
 from ._base import InconsistentVersionWarning, __version__
 
 __all__ = [
+    "AutoencoderClassifier",
     "AutoencoderOutlierDetector",
+    "AutoencoderRegressor",
     "AutoencoderTransformer",
     "ConvolutionalAutoencoderTransformer",
     "DenoisingAutoencoderTransformer",

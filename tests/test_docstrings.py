@@ -16,7 +16,7 @@ import warnings
 import pytest
 from numpydoc.docscrape import NumpyDocString
 from numpydoc.validate import validate
-from sklearn.base import BaseEstimator
+from sklearn.base import BaseEstimator, is_classifier, is_regressor
 from sklearn.datasets import load_digits
 from sklearn.exceptions import ConvergenceWarning
 
@@ -196,11 +196,17 @@ def _quick(estimator):
 
 @pytest.mark.parametrize("name", ESTIMATORS)
 def test_fitted_attributes_are_documented(name):
-    X = load_digits().data[:60]
+    X, y = load_digits(return_X_y=True)
+    X, y = X[:60], y[:60]
     estimator = _quick(getattr(skae, name)())
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        estimator.fit(X)
+        if is_regressor(estimator):
+            estimator.fit(X, y.astype(float))
+        elif is_classifier(estimator):
+            estimator.fit(X, y)
+        else:
+            estimator.fit(X)
     fitted = {
         attr
         for attr in vars(estimator)
