@@ -27,6 +27,7 @@ from skorch import NeuralNet
 from skorch.callbacks import Callback, EpochTimer, LRScheduler
 from skorch.helper import predefined_split
 
+from . import _distributed
 from ._utils import numpy_to_tensors, tensors_to_numpy, to_network_units
 
 # Rows converted per block when the training tensor is built.
@@ -178,7 +179,13 @@ class AutoencoderNet(NeuralNet):
         super().initialize()
         self.stop_requested_ = False
         self.penalised_ = [p for p in self.module_.parameters() if p.dim() > 1]
+        self.parallel_forward_ = _distributed.ddp_forward(self.module_, self.device)
         return self
+
+    def infer(self, x, **fit_params):
+        if self.parallel_forward_ is not None and self.module_.training:  # data-parallel step
+            return self.parallel_forward_(x, **fit_params)
+        return super().infer(x, **fit_params)
 
     def request_stop(self):
         """Stop once every callback has seen the current epoch."""
@@ -212,6 +219,7 @@ class AutoencoderNet(NeuralNet):
             total = loss if total is None else total + loss
             count += rows
             self.notify("on_batch_end", batch=batch, training=training, **step)
+        total, count = _distributed.reduce_loss(total, count)
         self.history.record(f"{prefix}_loss", (total / count).item() if count else math.nan)
 
     def _set_training(self, training=True):
@@ -403,7 +411,7 @@ def train(
     """
     module.to(device)
     has_valid = valid_data is not None
-    steps = max_epochs * math.ceil(len(train_data) / batch_size)
+    steps = max_epochs * _distributed.batches_per_epoch(len(train_data), batch_size)
 
     def valid_noise():
         return torch.Generator(device=device).manual_seed(valid_noise_seed)
@@ -425,7 +433,7 @@ def train(
         lr=learning_rate,
         max_epochs=max_epochs,
         batch_size=batch_size,
-        iterator_train=BatchIterator,
+        iterator_train=_distributed.batch_iterator(BatchIterator),
         iterator_train__shuffle=True,
         iterator_train__generator=shuffle_generator,
         iterator_train__corrupt=corrupt,
@@ -504,7 +512,7 @@ def _clearly_better(net, valid_data, start_state):
     net.module_.load_state_dict(start_state)
     start = _block_losses(net, valid_data)
     net.module_.load_state_dict(current)
-    gain = start - trained
+    gain = _distributed.gather(start - trained)
     if len(gain) < 2:
         return bool(gain.mean() > 0)
     spread = gain.std(ddof=1) / math.sqrt(len(gain))
@@ -535,10 +543,11 @@ def network_statistics(X, rows=None):
             yield to_network_units(block, shift, divide, np.float64, clip=False)
 
     peak = max((float(np.abs(b).max(initial=0.0)) for b in blocks(0.0, 1.0)), default=0.0)
+    peak, n_all = _distributed.all_reduce_max(peak), _distributed.all_reduce_sum(n)
     peak = peak if peak > 0 else 1.0
-    mean = sum(b.sum(axis=0) for b in blocks(0.0, peak)) / max(n, 1) * peak
-    mean_square = sum(float(np.square(b).sum()) for b in blocks(mean, peak))
-    scale = peak * math.sqrt(mean_square / max(n * n_features, 1))
+    mean = _distributed.all_reduce_sum(sum(b.sum(axis=0) for b in blocks(0.0, peak))) / max(n_all, 1) * peak
+    mean_square = _distributed.all_reduce_sum(sum(float(np.square(b).sum()) for b in blocks(mean, peak)))
+    scale = peak * math.sqrt(mean_square / max(n_all * n_features, 1))
     if not scale > float(np.finfo(np.float32).tiny):
         scale = 1.0
     return mean, scale
@@ -592,4 +601,5 @@ def _second_moment(source):
         block = source.rows(slice(start, start + _CONVERT_ROWS)).double().cpu().numpy()
         moment += block.T @ block
         total += block.sum(axis=0)
+    moment, total, n = map(_distributed.all_reduce_sum, (moment, total, n))
     return moment / max(n, 1), total / max(n, 1)
