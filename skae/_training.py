@@ -545,8 +545,10 @@ def network_statistics(X, rows=None):
     peak = max((float(np.abs(b).max(initial=0.0)) for b in blocks(0.0, 1.0)), default=0.0)
     peak, n_all = _distributed.all_reduce_max(peak), _distributed.all_reduce_sum(n)
     peak = peak if peak > 0 else 1.0
-    mean = _distributed.all_reduce_sum(sum(b.sum(axis=0) for b in blocks(0.0, peak))) / max(n_all, 1) * peak
-    mean_square = _distributed.all_reduce_sum(sum(float(np.square(b).sum()) for b in blocks(mean, peak)))
+    mean = sum(b.sum(axis=0) for b in blocks(0.0, peak))
+    mean = _distributed.all_reduce_sum(mean) / max(n_all, 1) * peak
+    mean_square = sum(float(np.square(b).sum()) for b in blocks(mean, peak))
+    mean_square = _distributed.all_reduce_sum(mean_square)
     scale = peak * math.sqrt(mean_square / max(n_all * n_features, 1))
     if not scale > float(np.finfo(np.float32).tiny):
         scale = 1.0
