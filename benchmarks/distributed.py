@@ -254,8 +254,9 @@ def main():
         "process; each process runs a small warm-up fit first, so that lazy imports "
         "are not timed.",
         "",
-        f"Data: the first {args.rows} Fashion-MNIST training images (a subset, as the "
-        "machine is loaded), pixels in [0, 1]. Test error: squared error summed over "
+        f"Data: the first {args.rows} Fashion-MNIST training images"
+        f"{' (a subset, as the machine is loaded)' if args.rows < 60000 else ''}, "
+        "pixels in [0, 1]. Test error: squared error summed over "
         f"the 784 pixels, averaged over the first {TEST_ROWS} test images. The fit wall "
         "time is the slowest rank's and includes the statistics and PCA, which every "
         "rank computes in full; the training loop is the epochs alone.",
