@@ -44,7 +44,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils._param_validation import Interval, RealNotInt, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
-from . import _dask, _modules
+from . import _dask, _distributed, _modules
 from ._utils import (
     NETWORK_UNIT_LIMIT,
     as_tensor,
@@ -364,7 +364,13 @@ class BaseAutoencoder(
         split_seed, init_seq, shuffle_seq, noise_seq, valid_seq = seed_sequence(
             self.random_state, done
         ).spawn(5)
-        train_rows, valid_rows = self._split(n_samples, split_seed, incremental)
+        split_seed, shuffle_seq, noise_seq, valid_seq = _distributed.per_rank(
+            split_seed, shuffle_seq, noise_seq, valid_seq
+        )
+        _distributed.check_features(n_features)
+        train_rows, valid_rows = _distributed.agree_split(
+            *self._split(n_samples, split_seed, incremental)
+        )
         if resume:
             stats = dict(previous["stats"])
         else:
@@ -378,8 +384,8 @@ class BaseAutoencoder(
         valid_data = None if valid_rows is None else RowSource(
             data, valid_rows, mean, scale, device, targets
         )
-        batch_size = self._resolve_batch_size(len(train_data))
-        steps_per_epoch = math.ceil(len(train_data) / batch_size)
+        batch_size = _distributed.local_batch_size(len(train_data), self._resolve_batch_size)
+        steps_per_epoch = _distributed.batches_per_epoch(len(train_data), batch_size)
         epochs = 1 if incremental else self._resolve_max_iter(steps_per_epoch)
 
         # 3. Build the network: from the previous weights, or from PCA.

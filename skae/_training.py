@@ -27,6 +27,7 @@ from skorch import NeuralNet
 from skorch.callbacks import Callback, EpochTimer, LRScheduler
 from skorch.helper import predefined_split
 
+from . import _distributed
 from ._utils import numpy_to_tensors, tensors_to_numpy, to_network_units
 
 # Rows converted per block when the training tensor is built.
@@ -188,7 +189,13 @@ class AutoencoderNet(NeuralNet):
         super().initialize()
         self.stop_requested_ = False
         self.penalised_ = [p for p in self.module_.parameters() if p.dim() > 1]
+        self.parallel_forward_ = _distributed.ddp_forward(self.module_, self.device)
         return self
+
+    def infer(self, x, **fit_params):
+        if self.parallel_forward_ is not None and self.module_.training:  # data-parallel step
+            return self.parallel_forward_(x, **fit_params)
+        return super().infer(x, **fit_params)
 
     def request_stop(self):
         """Stop once every callback has seen the current epoch."""
@@ -220,12 +227,12 @@ class AutoencoderNet(NeuralNet):
             losses.append(step["loss"].detach())
             rows.append(len(batch[1]))
             self.notify("on_batch_end", batch=batch, training=training, **step)
-        if not losses:
-            self.history.record(f"{prefix}_loss", math.nan)
-            return
-        weights = torch.tensor(rows, dtype=losses[0].dtype, device=losses[0].device)
-        mean = (torch.stack(losses) * weights).sum() / sum(rows)
-        self.history.record(f"{prefix}_loss", mean.item())
+        total = None
+        if losses:
+            weights = torch.tensor(rows, dtype=losses[0].dtype, device=losses[0].device)
+            total = (torch.stack(losses) * weights).sum()
+        total, count = _distributed.reduce_loss(total, sum(rows))
+        self.history.record(f"{prefix}_loss", (total / count).item() if count else math.nan)
 
     def train_step(self, batch, **fit_params):
         # skorch's train_step also wraps the step in a closure and announces
@@ -451,7 +458,7 @@ def train(
         lr=learning_rate,
         max_epochs=max_epochs,
         batch_size=batch_size,
-        iterator_train=BatchIterator,
+        iterator_train=_distributed.batch_iterator(BatchIterator),
         iterator_train__shuffle=True,
         iterator_train__generator=shuffle_generator,
         iterator_train__corrupt=corrupt,
@@ -534,7 +541,7 @@ def _clearly_better(net, valid_data, start_state):
     net.module_.load_state_dict(start_state)
     start = _block_losses(net, valid_data)
     net.module_.load_state_dict(current)
-    gain = start - trained
+    gain = _distributed.gather(start - trained)
     if len(gain) < 2:
         return bool(gain.mean() > 0)
     spread = gain.std(ddof=1) / math.sqrt(len(gain))
@@ -565,10 +572,13 @@ def network_statistics(X, rows=None):
             yield to_network_units(block, shift, divide, np.float64, clip=False)
 
     peak = max((float(np.abs(b).max(initial=0.0)) for b in blocks(0.0, 1.0)), default=0.0)
+    peak, n_all = _distributed.all_reduce_max(peak), _distributed.all_reduce_sum(n)
     peak = peak if peak > 0 else 1.0
-    mean = sum(b.sum(axis=0) for b in blocks(0.0, peak)) / max(n, 1) * peak
+    mean = sum(b.sum(axis=0) for b in blocks(0.0, peak))
+    mean = _distributed.all_reduce_sum(mean) / max(n_all, 1) * peak
     mean_square = sum(float(np.square(b).sum()) for b in blocks(mean, peak))
-    scale = peak * math.sqrt(mean_square / max(n * n_features, 1))
+    mean_square = _distributed.all_reduce_sum(mean_square)
+    scale = peak * math.sqrt(mean_square / max(n_all * n_features, 1))
     if not scale > float(np.finfo(np.float32).tiny):
         scale = 1.0
     return mean, scale
@@ -622,4 +632,5 @@ def _second_moment(source):
         block = source.rows(slice(start, start + _CONVERT_ROWS)).double().cpu().numpy()
         moment += block.T @ block
         total += block.sum(axis=0)
+    moment, total, n = map(_distributed.all_reduce_sum, (moment, total, n))
     return moment / max(n, 1), total / max(n, 1)
