@@ -17,9 +17,9 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-onnx = pytest.importorskip("onnx")
-rt = pytest.importorskip("onnxruntime")
-skl2onnx = pytest.importorskip("skl2onnx")
+import onnx  # noqa: E402  (the test extra installs onnx, onnxruntime, skl2onnx)
+import onnxruntime as rt  # noqa: E402
+import skl2onnx  # noqa: E402
 
 import skae.onnx  # noqa: E402 - registers the converters
 from skae import (  # noqa: E402

@@ -151,7 +151,7 @@ def test_unfitted_round_trip(name, X_small, tmp_path):
 
 
 def test_feature_names_and_numpy_parameters_survive(X_small, tmp_path):
-    pd = pytest.importorskip("pandas")
+    import pandas as pd
     frame = pd.DataFrame(X_small, columns=[f"pixel{i}" for i in range(64)])
     est = AutoencoderTransformer(
         np.int64(3), **{**TINY, "hidden_layer_sizes": (np.int32(8),)}
