@@ -1,7 +1,7 @@
 """
-==================================================
+=================================================================
 Few labels: pretrain on every row, fine-tune on the labelled ones
-==================================================
+=================================================================
 
 Labels are often scarce while unlabelled rows are plentiful.
 :class:`~skae.AutoencoderClassifier` uses both: it fits an autoencoder to
