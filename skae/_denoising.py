@@ -8,7 +8,7 @@ import torch
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array
 
-from . import _docs
+from . import _distributed, _docs
 from ._base import BaseAutoencoder, _shape
 from ._noise import NOISES, NoiseReference
 
@@ -163,9 +163,9 @@ class DenoisingAutoencoderTransformer(BaseAutoencoder):
         low, high = X.min(axis=0), X.max(axis=0)
         if sp.issparse(X):
             low, high = low.toarray().ravel(), high.toarray().ravel()
-        return {
-            "data_min_": np.asarray(low, dtype=np.float64),
-            "data_max_": np.asarray(high, dtype=np.float64),
+        return {  # over every process's rows under torch.distributed
+            "data_min_": _distributed.all_reduce_min(np.asarray(low, dtype=np.float64)),
+            "data_max_": _distributed.all_reduce_max(np.asarray(high, dtype=np.float64)),
         }
 
     def _corruption(self, stats):

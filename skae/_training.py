@@ -617,7 +617,7 @@ def principal_axes(train, valid):
         )
     else:
         shifted = centred
-    energy = np.einsum("ij,jk,ik->i", components, shifted, components)
+    energy = ((components @ shifted) * components).sum(axis=1)
     total = float(np.trace(shifted))
     explained = np.cumsum(energy) / total if total > 0 else np.ones(len(energy))
     return components, explained
