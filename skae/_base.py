@@ -710,7 +710,7 @@ class BaseAutoencoder(
         def block(rows):
             x = as_tensor(rows, torch_dtype, device)
             units = ((x - mean) / scale).clamp(-NETWORK_UNIT_LIMIT, NETWORK_UNIT_LIMIT)
-            return fn(network, units, x, mean).cpu().numpy()
+            return _finite(fn(network, units, x, mean)).cpu().numpy()
 
         shape = (X.shape[0],) if width is None else (X.shape[0], width)
         with torch.inference_mode():
@@ -774,7 +774,7 @@ class BaseAutoencoder(
         def block(rows):
             z = as_tensor(rows, torch_dtype, device) / code_scale
             z = z.clamp(-NETWORK_UNIT_LIMIT, NETWORK_UNIT_LIMIT)
-            return (network.decode(z) * scale + mean).cpu().numpy()
+            return _finite(network.decode(z) * scale + mean).cpu().numpy()
 
         with torch.inference_mode():
             return map_chunks(
@@ -916,6 +916,12 @@ class BaseAutoencoder(
 
 
 _MAX = float(np.finfo(np.float64).max)
+
+
+def _finite(result):
+    """Outputs beyond the dtype's range (data near float32's limit) are clipped to it."""
+    limit = torch.finfo(result.dtype).max
+    return result.nan_to_num(nan=math.nan, posinf=limit, neginf=-limit)
 
 
 def _shape(y):
