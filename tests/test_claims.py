@@ -104,3 +104,32 @@ def test_small_tables_are_never_worse_than_pca():
     ]
     assert len(medians) == 16
     assert max(medians) <= 1.0
+
+
+def test_readme_search_picks_what_it_says():
+    import re
+    import warnings
+
+    from sklearn.datasets import load_digits
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import GridSearchCV
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from skae import AutoencoderTransformer, one_standard_error_rule
+
+    X, y = load_digits(return_X_y=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        search = GridSearchCV(
+            make_pipeline(AutoencoderTransformer(random_state=0), StandardScaler(),
+                          LogisticRegression(max_iter=1000)),
+            {"autoencodertransformer__n_components": [8, 16, 32]},
+            refit=one_standard_error_rule("autoencodertransformer__n_components"),
+            cv=3,
+        ).fit(X, y)
+    chosen = search.best_params_["autoencodertransformer__n_components"]
+    said = int(re.search(r"On all the digits this search picks (\d+)", README).group(1))
+    assert chosen == said
+    assert chosen < 32
