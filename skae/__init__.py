@@ -8,7 +8,8 @@ from ._persistence import load, save
 from ._selection import one_standard_error_rule
 from ._supervised import AutoencoderClassifier, AutoencoderRegressor
 from ._variational import VariationalAutoencoderTransformer
-from ._base import InconsistentVersionWarning, __version__
+from ._base import InconsistentVersionWarning
+from ._version import __version__
 
 __all__ = [
     "AutoencoderClassifier",

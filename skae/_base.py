@@ -45,6 +45,7 @@ from sklearn.utils._param_validation import Interval, RealNotInt, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from . import _dask, _distributed, _modules
+from ._version import __version__
 from ._utils import (
     NETWORK_UNIT_LIMIT,
     as_tensor,
@@ -81,7 +82,6 @@ MIN_PATIENCE_STEPS = 100
 # Fewer rows than this and nothing is held out for validation.
 MIN_VALIDATION_ROWS = 2
 
-__version__ = "0.2.0"
 
 
 class InconsistentVersionWarning(UserWarning):
