@@ -133,3 +133,18 @@ def test_readme_search_picks_what_it_says():
     said = int(re.search(r"On all the digits this search picks (\d+)", README).group(1))
     assert chosen == said
     assert chosen < 32
+
+
+@pytest.mark.parametrize(
+    "page, table",
+    [("docs/user_guide/pretraining.rst", "pretraining"),
+     ("docs/user_guide/distributed.rst", "distributed")],
+)
+def test_user_guide_numbers_come_from_their_benchmark(page, table):
+    import re
+
+    text = (ROOT / page).read_text()
+    results = (RESULTS / f"{table}.md").read_text()
+    quoted = set(re.findall(r"(?<![\d.])\d\.\d{2,3}(?![\d.])", text))
+    assert quoted, page
+    assert not sorted(n for n in quoted if n not in results)
