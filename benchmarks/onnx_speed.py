@@ -11,7 +11,6 @@ Run from the repository root::
 """
 
 import argparse
-import contextlib
 import datetime
 import os
 import platform
@@ -20,6 +19,8 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+
+import _harness as H
 
 ROWS = 10_000
 SETTINGS = [
@@ -31,19 +32,6 @@ SETTINGS = [
 
 # ------------------------------------------------------------- helpers
 # (self-contained: this script does not depend on the other sections)
-
-
-@contextlib.contextmanager
-def torch_threads(n):
-    """Run torch with ``n`` intra-op threads, restoring the setting after."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def interleaved(candidates, repeats, warmup=2):
@@ -146,7 +134,7 @@ def run(repeats, threads):
         for dtype in (np.float32, np.float64):
             Xd = np.ascontiguousarray(X, dtype=dtype)
             session = _session(est, dtype, threads)
-            with torch_threads(threads):
+            with H.torch_threads(threads):
                 codes = est.transform(Xd)
                 (onnx_codes,) = session.run(None, {"X": Xd})
                 error = float(np.max(np.abs(onnx_codes - codes)) / np.max(np.abs(codes)))

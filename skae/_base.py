@@ -50,6 +50,7 @@ from ._utils import (
     NETWORK_UNIT_LIMIT,
     as_tensor,
     check_has_columns,
+    epoch_budget,
     map_chunks,
     numpy_to_tensors,
     resolve_device,
@@ -530,8 +531,7 @@ class BaseAutoencoder(
     def _resolve_max_iter(self, steps_per_epoch):
         if self.max_iter != "auto":
             return self.max_iter
-        low, high = EPOCH_BOUNDS
-        return min(max(math.ceil(STEP_BUDGET / steps_per_epoch), low), high)
+        return epoch_budget(steps_per_epoch, STEP_BUDGET, EPOCH_BOUNDS)
 
     def _check_architecture(self, previous):
         fitted = previous["architecture"]

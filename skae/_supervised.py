@@ -38,7 +38,7 @@ from torch import nn
 
 from . import _modules
 from ._autoencoder import AutoencoderTransformer
-from ._utils import map_chunks, resolve_device, seed_sequence, torch_generator
+from ._utils import epoch_budget, map_chunks, resolve_device, seed_sequence, torch_generator
 
 # The automatic schedule of the supervised stage: about this many optimizer
 # steps, within these bounds on the number of epochs.
@@ -497,8 +497,7 @@ class _BaseFineTuned(BaseEstimator):
     def _resolve_max_iter(self, steps_per_epoch):
         if self.max_iter != "auto":
             return self.max_iter
-        low, high = EPOCH_BOUNDS
-        return min(max(math.ceil(STEP_BUDGET / steps_per_epoch), low), high)
+        return epoch_budget(steps_per_epoch, STEP_BUDGET, EPOCH_BOUNDS)
 
     # ---------------------------------------------------------- inference
 

@@ -192,6 +192,24 @@ def map_chunks(X, fn, *, shape, dtype, row_bytes):
     return out
 
 
+def epoch_budget(steps_per_epoch, step_budget, bounds):
+    """Epochs for about ``step_budget`` optimizer steps, within ``bounds``.
+
+    Parameters
+    ----------
+    steps_per_epoch : int
+    step_budget : int
+    bounds : (int, int)
+        The fewest and the most epochs.
+
+    Returns
+    -------
+    epochs : int
+    """
+    low, high = bounds
+    return min(max(-(-step_budget // max(steps_per_epoch, 1)), low), high)
+
+
 def seed_sequence(random_state, *key):
     """A ``np.random.SeedSequence`` for ``random_state`` and a sub-stream ``key``.
 
