@@ -259,3 +259,24 @@ def test_mismatched_features_raise_on_every_rank(results):
         message = str(record["message"])
         assert "same number of features" in message
         assert "between 10 and 11" in message
+
+
+def test_the_documented_example_runs_under_torchrun():
+    # docs/user_guide/distributed.rst shows this script's lines.
+    import socket
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    script = Path(__file__).resolve().parents[1] / "examples" / "train_distributed.py"
+    done = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
+         "--master_addr=127.0.0.1", f"--master_port={port}", str(script)],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "2 process(es)" in done.stdout
+    assert "same weights on every process: True" in done.stdout
