@@ -16,6 +16,7 @@ import warnings
 
 import numpy as np
 import pytest
+import torch
 from sklearn.datasets import load_digits
 
 from skae import (
@@ -25,6 +26,11 @@ from skae import (
     DenoisingAutoencoderTransformer,
     VariationalAutoencoderTransformer,
 )
+
+# The suite runs thousands of fits of tiny networks, for which a second
+# torch thread only adds synchronisation (benchmarks/results/speed.md, the
+# threads table): the test process uses one. skae itself never sets it.
+torch.set_num_threads(1)
 
 # Every transformer, with the parameters of a tiny network for it. A test's
 # own parameters (n_components, max_iter, ...) are added on top.
