@@ -248,7 +248,10 @@ def test_concurrent_transforms_match_sequential(Estimator, make, X_small):
             pool.map(lambda cd: fresh.transform(cd[0].astype(cd[1])), zip(chunks, dtypes))
         )
     for got, want in zip(results, expected):
-        np.testing.assert_array_equal(got, want)
+        # Same values; the last bits may differ, since a worker thread can
+        # run torch's kernels with another number of threads than the main.
+        assert got.dtype == want.dtype
+        np.testing.assert_allclose(got, want, rtol=1e-5 if got.dtype == np.float32 else 1e-12)
 
 
 def test_denoising_noise_is_off_at_inference(X_small, fast_params):
