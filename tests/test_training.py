@@ -51,7 +51,12 @@ def test_random_state_instance_is_reproducible(Estimator, make, X_small):
 def test_different_seeds_give_different_models(Estimator, make, seeds, X_small):
     first = make(random_state=seeds[0]).fit(X_small)
     second = make(random_state=seeds[1]).fit(X_small)
-    assert not np.allclose(first.transform(X_small), second.transform(X_small))
+    codes = first.transform(X_small), second.transform(X_small)
+    if first.is_pca_ and second.is_pca_:
+        # Both kept PCA's solution, refitted on all rows: it has no seed.
+        np.testing.assert_allclose(*codes, rtol=1e-5, atol=1e-6)
+    else:
+        assert not np.allclose(*codes)
 
 
 def _global_state():
